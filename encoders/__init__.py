@@ -1,0 +1,1 @@
+"""Encoders: the sentence embedder (and, in later stages, the long sparse encoder and summarizer)."""

