@@ -19,6 +19,9 @@ READERS: dict[str, str] = {
     ".text": "ingest.readers.text",
     ".md": "ingest.readers.text",
     ".pdf": "ingest.readers.pdf",
+    ".htm": "ingest.readers.html",
+    ".html": "ingest.readers.html",
+    ".docx": "ingest.readers.docx",
     ".json": "ingest.readers.fhir",
     ".ndjson": "ingest.readers.fhir",
 }
@@ -26,10 +29,19 @@ READERS: dict[str, str] = {
 SUPPORTED = tuple(sorted(READERS))
 
 
+def is_fhir_bulk_export(path: Path) -> bool:
+    """A folder holding FHIR bulk-export NDJSON files is read as one unit (resources span its files)."""
+    return path.is_dir() and any(path.glob("*.ndjson"))
+
+
 def read(path: str | Path, *, max_bytes: int = 200 * 1024 * 1024) -> list[Document]:
     path = Path(path)
     if not path.exists():
         raise IngestError(str(path), "file does not exist")
+    if is_fhir_bulk_export(path):
+        from ingest.readers import fhir
+
+        return fhir.read_bulk(path, max_bytes=max_bytes)
     if not path.is_file():
         raise IngestError(str(path), "not a regular file")
     size = path.stat().st_size

@@ -7,6 +7,7 @@ or by ``detect_kind``) and returns sections covering the document in order.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from dataclasses import replace
 
@@ -34,16 +35,17 @@ def detect_kind(text: str) -> DocKind:
 
 
 # kind → module under ingest.sectionizers exposing ``find_headings(doc) -> list[Heading]``
-_MODULES: dict[str, str] = {"ehr": "ingest.sectionizers.ehr"}
-
-
-def register(kind: str, module: str) -> None:
-    _MODULES[kind] = module
+_MODULES: dict[str, str] = {
+    "filing": "ingest.sectionizers.filing",
+    "contract": "ingest.sectionizers.contract",
+    "ehr": "ingest.sectionizers.ehr",
+    "note": "ingest.sectionizers.note",
+}
 
 
 def _headings(doc: Document) -> list[Heading]:
     module = _MODULES.get(doc.kind)
-    if module:
+    if module and importlib.util.find_spec(module) is not None:
         return importlib.import_module(module).find_headings(doc)
     from ingest.sectionizers.generic import find_headings
 
