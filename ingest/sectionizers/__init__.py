@@ -17,7 +17,7 @@ from pipeline.types import Document, DocKind, Section
 
 _FILING = re.compile(r"SECURITIES AND EXCHANGE COMMISSION|FORM\s+10-[KQ]|FORM\s+8-K|\bItem\s+7A?\b|ANNUAL REPORT PURSUANT", re.I)
 _CONTRACT = re.compile(r"\bAGREEMENT\b|\bWHEREAS\b|\bhereinafter\b|\bIN WITNESS WHEREOF\b|\bthe parties\b", re.I)
-_NOTE = re.compile(r"^\s*(?:Chief Complaint|CC|HPI|History of Present Illness|Assessment and Plan|Assessment|Plan)\s*:?\s*$", re.I | re.M)
+_NOTE = re.compile(r"^\s*(?:#{1,6}\s*)?(?:Chief Complaint|CC|HPI|History of Present Illness|Assessment and Plan|Assessment|Plan)\s*:?\s*$", re.I | re.M)
 
 
 def detect_kind(text: str) -> DocKind:

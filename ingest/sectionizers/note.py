@@ -56,9 +56,12 @@ def line_heading(line: str) -> tuple[int, str] | None:
     if m := _MD.match(line):
         return len(m.group(1)), m.group(2).strip()
     if (m := _NAMED.match(line)) and _key(m.group(1)) in SECTION_NAMES:
-        # "Plan: continue lisinopril" is a header with inline text; "plan to recheck" (no colon) is not
-        if m.group(2) is None or ":" in line:
+        # "ASSESSMENT" alone on its line opens a section; "Labs: normal" labels a paragraph inside one
+        # (one level down); "plan to recheck" (no colon) is prose
+        if m.group(2) is None:
             return 1, m.group(1).strip()
+        if ":" in line:
+            return 2, m.group(1).strip()
     if (m := _CAPS.match(line)) and len(m.group(1).split()) <= 6 and sum(c.isalpha() for c in m.group(1)) >= 2:
         return 2, m.group(1).strip()
     return None
