@@ -52,9 +52,16 @@ def _headings(doc: Document) -> list[Heading]:
     return find_headings(doc.text)
 
 
+def _opens_root(doc: Document) -> bool:
+    """A domain sectionizer that sets ``OPEN_ROOT = True`` has its documents opened into their top-level parts."""
+    module = _MODULES.get(doc.kind)
+    return bool(module and importlib.util.find_spec(module) is not None
+                and getattr(importlib.import_module(module), "OPEN_ROOT", False))
+
+
 def sectionize(doc: Document, *, target_tokens: int = 4000, max_tokens: int = 32000) -> list[Section]:
     if doc.kind == "generic":
         doc = replace(doc, kind=detect_kind(doc.text))
     counter = TokenCounter(doc.text)
     return build_sections(doc, _headings(doc), target_tokens=target_tokens, max_tokens=max_tokens,
-                          counter=counter)
+                          counter=counter, open_root=_opens_root(doc))

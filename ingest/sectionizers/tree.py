@@ -115,9 +115,11 @@ def _cut_by_tokens(start: int, end: int, counter: TokenCounter, max_tokens: int)
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _units(node: _Node, doc: Document, counter: TokenCounter, max_tokens: int, parent: tuple[str, ...]) -> list[_Unit]:
+def _units(node: _Node, doc: Document, counter: TokenCounter, max_tokens: int, parent: tuple[str, ...],
+           force_open: bool = False) -> list[_Unit]:
     tokens = counter.count(node.start, node.end)
-    if (tokens <= max_tokens and not node.contains_hard()) or (not node.children and tokens <= max_tokens):
+    fits = (tokens <= max_tokens and not node.contains_hard()) or (not node.children and tokens <= max_tokens)
+    if fits and not force_open:
         return [_Unit(node.start, node.end, node.path, parent, node.hard, tokens)]
     out: list[_Unit] = []
     intro_end = node.children[0].start if node.children else node.end
@@ -161,11 +163,16 @@ def build_sections(
     max_tokens: int,
     root_title: str = "",
     counter: TokenCounter | None = None,
+    open_root: bool = False,
 ) -> list[Section]:
-    """Headings → sections covering the document in order (whitespace-only spans dropped)."""
+    """Headings → sections covering the document in order (whitespace-only spans dropped).
+
+    ``open_root``: open the document into its top-level parts even when it fits ``max_tokens`` (they
+    still merge up to ``target_tokens``), instead of keeping a short document as one section.
+    """
     counter = counter or TokenCounter(doc.text)
     root = _build_tree(doc, headings, root_title)
-    units = _merge(_units(root, doc, counter, max_tokens, ()), target_tokens)
+    units = _merge(_units(root, doc, counter, max_tokens, (), force_open=open_root), target_tokens)
     sections: list[Section] = []
     for u in units:
         s, e = trim_span(doc.text, u.start, u.end)
