@@ -43,6 +43,11 @@ _SIGNATURE = re.compile(r"IN WITNESS (?:WHEREOF|THEREOF)|In (?:Witness|witness) 
 _CAPS_RUN = re.compile(r"[A-Z][A-Z0-9&'’/\-]*(?:[ \t,]+(?:[A-Z][A-Z0-9&'’/\-]*|OF|AND|TO|IN|FOR|ON|OR|THE|A|&))*")
 _TITLE_PHRASE = re.compile(r"[A-Z][^.:;\n]{0,90}?[.:](?=\s|$)")
 _SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with under upon into its non".split())
+_CAPTION_BEFORE = re.compile(r"(?:^|\s)\d{1,2}(?:\.\d{1,3})*\.?[ \t]+(?:[A-Z][\w'’&\-]*,?[ \t]+|(?:of|and|for|to|in|on|or|the|with)[ \t]+){0,7}"
+                             r"[A-Z][\w'’&\-]*$")
+# words that open a clause's first sentence, so end a caption written without a period
+_OPENERS = frozenset("This The Each Neither No All Any In If Either Upon Unless Except Subject Notwithstanding Nothing "
+                     "During Within Such Said Both Where When Without Party Parties Company It We You".split())
 _TOC_LINE = re.compile(r"(?:\.{3,}|…+|\s{2,}|\t)\s*(?:Page\s+)?\d{1,3}[ \t]*$")
 
 
@@ -86,9 +91,16 @@ def _after_boundary(text: str, pos: int) -> bool:
         return True
     if c in "\"”')]" and i > 0 and text[i - 1] in ".:;":
         return True
-    # "1. SERVICES 1.1 Provision of ...": the previous heading's caption is the left context
-    word = re.search(r"([A-Z][A-Z&'’\-]+)$", text[max(0, i - 40):i + 1])
-    return bool(word) and len(word.group(1)) >= 3
+    before = text[max(0, i - 100):i + 1]
+    # "1. SERVICES 1.1 Provision of ...", "3. Rights and Obligations 3.1 ...": the previous heading's caption
+    word = re.search(r"([A-Z][A-Z&'’\-]+)$", before)
+    if word and len(word.group(1)) >= 3:
+        return True
+    if _CAPTION_BEFORE.search(before):
+        return True
+    # a running page header between the page break and the clause ("Contract No.: 2018 5. Taxes ...")
+    brk = before.rfind("\n\n")
+    return brk != -1 and len(before) - brk <= 70
 
 
 def _caption(text: str, pos: int, limit: int) -> str:
@@ -118,13 +130,43 @@ def _caption(text: str, pos: int, limit: int) -> str:
         words = re.findall(r"[A-Za-z][\w'’\-]*", phrase)
         if 0 < len(words) <= 10 and all(w[0].isupper() or w.lower() in _SMALL_WORDS for w in words):
             return _squash(phrase)
-    return ""
+    return _title_run(window.split("\n\n")[0])
+
+
+def _title_run(window: str) -> str:
+    """A caption without a closing period: "Liability for Breach 10.1 ...", "Taxes The taxes incurred ..."."""
+    words: list[str] = []
+    stop = "end"
+    for w in window.split():
+        if re.match(r"\(?\d|\([a-z]{1,3}\)", w):
+            stop = "number"
+            break
+        if not (w[0].isupper() or w in _SMALL_WORDS or w == "&") or not re.match(r"[\w&'’\-]+,?$", w):
+            stop = "lower"
+            break
+        words.append(w)
+        if len(words) > 12:
+            return ""
+    cut = next((k for k in range(1, len(words)) if words[k] in _OPENERS and words[k - 1] not in _SMALL_WORDS), None)
+    if cut is not None:
+        words = words[:cut]
+    while words and words[-1] in _SMALL_WORDS:
+        words.pop()
+    if cut is None and stop == "lower":
+        if len(words) < 3:
+            return ""
+        words.pop()  # the last capitalised word opens the clause's first sentence
+    return _squash(" ".join(words)) if words and len(words) <= 10 else ""
 
 
 def _title(label: str, caption: str, text: str, pos: int) -> str:
     """``"9.2 Termination for Cause"``; a clause without a caption is named by its first words."""
     if not caption:
-        words = text[pos:pos + 80].split()[:6]
+        words = []
+        for w in text[pos:pos + 80].split()[:6]:
+            if re.match(r"\d{1,2}(?:\.\d{1,3})+\.?$|\([a-z]{1,3}\)$", w):
+                break  # the next clause's number
+            words.append(w)
         caption = " ".join(words) + " …" if words else ""
     return _squash(f"{label} {caption}")
 
