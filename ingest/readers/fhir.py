@@ -446,7 +446,8 @@ def _summary_block(kind: str, facts: list[_Fact]) -> list[str]:
         lines = _grouped_lines(facts, "prescription")
     elif kind in ("Procedure", "Immunization"):
         noun = "procedure" if kind == "Procedure" else "dose"
-        head = f"{len(facts)} {noun}{'s' if len(facts) > 1 else ''} of {len({f.name for f in facts})} kinds" \
+        kinds = len({f.name for f in facts})
+        head = f"{len(facts)} {noun}{'s' if len(facts) > 1 else ''} of {kinds} kind{'s' if kinds > 1 else ''}" \
                + (f", {span}" if span else "")
         lines = _grouped_lines(facts, "time")
     else:  # allergies, devices: few, one line each
