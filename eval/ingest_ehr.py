@@ -31,6 +31,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 from ingest.readers import read
@@ -99,7 +100,7 @@ def _stats(values: list[int]) -> dict:
 
 def _check_sections(doc: Document, secs: list[Section]) -> dict:
     exact = all(s.text == doc.text[s.start:s.end] for s in secs)
-    ordered = all(a.end <= b.start for a, b in zip(secs, secs[1:]))
+    ordered = all(a.end <= b.start for a, b in pairwise(secs))
     covered = sum(len(s.text) - sum(c.isspace() for c in s.text) for s in secs)
     total = len(doc.text) - sum(c.isspace() for c in doc.text)
     return {"exact": exact, "ordered": ordered, "coverage": covered / max(total, 1)}

@@ -25,14 +25,13 @@ _BLOCK = re.compile(
     r"^(?:(?P<summary>PATIENT SUMMARY) — (?P<who>[^\n]+)"
     r"|(?P<block>CONDITIONS|MEDICATIONS|ALLERGIES|IMMUNIZATIONS|PROCEDURES|DEVICES) — (?P<count>[^\n]+)"
     rf"|(?P<event>ENCOUNTER|UNLINKED NOTE|NOTE) (?P<date>{_DATE}) — (?P<what>[^\n]+))$",
-    re.M,
+    re.MULTILINE,
 )
 _EVENT_LEVEL = {"ENCOUNTER": 1, "UNLINKED NOTE": 1, "NOTE": 2}
 
 
 def find_headings(doc: Document) -> list[Heading]:
     heads: list[Heading] = []
-    note_bodies: list[tuple[int, int]] = []  # (body start, heading level) of each note, ended by the next block
     blocks = list(_BLOCK.finditer(doc.text))
     for i, m in enumerate(blocks):
         if m.group("summary"):

@@ -42,7 +42,7 @@ _MD = re.compile(r"[ \t]{0,3}(#{1,6})[ \t]+(\S[^\n]*?)[ \t#]*$")
 # a known name, alone (optionally with a colon) or followed by a colon and the section's first words
 _NAMED = re.compile(r"[ \t]*([A-Za-z][A-Za-z /&-]{0,40}?)[ \t]*(?::[ \t]*(\S[^\n]*)?)?$")
 _CAPS = re.compile(r"[ \t]*([A-Z][A-Z0-9 /&(),'-]{1,48}[A-Z)])[ \t]*:?[ \t]*$")
-_LINE = re.compile(r"^[^\n]*$", re.M)
+_LINE = re.compile(r"^[^\n]*$", re.MULTILINE)
 
 
 def _key(name: str) -> str:

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def _assert_sections_exact(doc: Document, **kw) -> list:
     for s in secs:
         assert s.text == doc.text[s.start:s.end]
         assert s.doc_id == doc.id and s.pages == (1,) and s.tokens > 0
-    assert all(a.end <= b.start for a, b in zip(secs, secs[1:]))
+    assert all(a.end <= b.start for a, b in pairwise(secs))
     return secs
 
 
