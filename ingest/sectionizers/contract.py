@@ -138,7 +138,7 @@ def _title_run(window: str) -> str:
     words: list[str] = []
     stop = "end"
     for w in window.split():
-        if re.match(r"\(?\d|\([a-z]{1,3}\)", w):
+        if re.match(r"\(?\d|\(?[a-z]{1,4}\)", w):
             stop = "number"
             break
         if not (w[0].isupper() or w in _SMALL_WORDS or w == "&") or not re.match(r"[\w&'’\-]+,?$", w):
@@ -156,6 +156,8 @@ def _title_run(window: str) -> str:
         if len(words) < 3:
             return ""
         words.pop()  # the last capitalised word opens the clause's first sentence
+        while words and words[-1] in _SMALL_WORDS:
+            words.pop()
     return _squash(" ".join(words)) if words and len(words) <= 10 else ""
 
 
@@ -320,6 +322,26 @@ def _exhibits(text: str, start: int, end: int) -> list[tuple[int, str]]:
     return keep
 
 
+def _standalone_titles(text: str, start: int, end: int) -> list[Heading]:
+    """Short ALL-CAPS or Title Case lines followed by a longer line of prose ("Grant of Rights." / "Term")."""
+    heads = []
+    for m in re.finditer(r"^[ \t]*(\S[^\n]{1,78}?)[ \t]*$", text[start:end], re.M):
+        line = m.group(1)
+        words = line.rstrip(".:").split()
+        if not (1 <= len(words) <= 10) or line.endswith((",", ";")) or not line[0].isupper():
+            continue
+        if not all(w[0].isupper() or w in _SMALL_WORDS or w == "&" for w in words):
+            continue
+        if not all(re.fullmatch(r"[A-Za-z][A-Za-z'’\-]*[,:.]?|&", w) for w in words):
+            continue  # "Source: ACME, INC., 10-Q, 5/20/2014", document codes
+        rest = text[start + m.end():end].lstrip()
+        nxt = rest.split("\n", 1)[0]
+        if len(nxt) < max(60, 2 * len(line)):
+            continue
+        heads.append(Heading(start + m.start(1), 1, _squash(line.rstrip(".:"))))
+    return heads
+
+
 def _numbered(text: str, start: int, end: int, base: int) -> list[Heading]:
     """Article and clause headings of ``[start, end)``, their levels counted from ``base``."""
     cands = _candidates(text, start, end)
@@ -349,10 +371,8 @@ def find_headings(doc: Document) -> list[Heading]:
     bounds = [p for p, _ in exhibits] + [n]
     main_end = bounds[0]
     heads += [h for h in body if h.start < main_end]
-    if not heads:
-        from ingest.sectionizers.generic import find_headings as line_headings
-
-        heads += [Heading(h.start, 1, h.title) for h in line_headings(text[:main_end]) if h.level <= 2]
+    if not heads:  # no numbering (or Word auto-numbers lost in the export): captions on lines of their own
+        heads += _standalone_titles(text, 0, main_end)
     first = min((h.start for h in heads), default=main_end)
 
     recitals = _special(text, _RECITALS, 0, min(first + 1, main_end))
