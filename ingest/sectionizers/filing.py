@@ -32,17 +32,19 @@ from pipeline.types import Document
 OPEN_ROOT = True
 
 _WS = r"[ \t\xa0]"
+# A line starts after a newline or, at the top of a page, after the form feed that separates pages.
+_BOL = r"(?:^|(?<=\f))"
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
-_PART = re.compile(rf"^{_WS}*PART{_WS}+(IV|I{{1,3}})\b(?!\s*[,;(]){_WS}*[.:—–-]?{_WS}*(.*)$", re.M | re.I)
+_PART = re.compile(rf"{_BOL}{_WS}*PART{_WS}+(IV|I{{1,3}})\b(?!\s*[,;(]){_WS}*[.:—–-]?{_WS}*(.*)$", re.M | re.I)
 # "Item 7.", "ITEM 1A:", "Item 2.02", "Item 9C —" at a line start; the title may follow or sit on the next line.
-_ITEM = re.compile(rf"^{_WS}*(?:PART{_WS}+(?:IV|I{{1,3}}){_WS}*[,.:—–-]?{_WS}*)?(ITEM|Item){_WS}+"
+_ITEM = re.compile(rf"{_BOL}{_WS}*(?:PART{_WS}+(?:IV|I{{1,3}}){_WS}*[,.:—–-]?{_WS}*)?(ITEM|Item){_WS}+"
                    rf"(\d{{1,2}})(?:\.(\d{{2}}))?{_WS}?([A-Ca-c])?(?![\w,;(])(?:{_WS}*[.:—–-])?{_WS}*(.*)$", re.M)
 # A PDF line can run a body paragraph straight into an all-caps heading: "... 2043. ITEM 3. LEGAL PROCEEDINGS".
 _ITEM_INLINE = re.compile(rf"(?<=[.:;]){_WS}+(ITEM){_WS}+(\d{{1,2}})(?:\.(\d{{2}}))?([A-C])?\.{_WS}+([A-Z][A-Z ,’'&/-]{{3,}})$", re.M)
-_NOTE = re.compile(rf"^{_WS}*NOTE{_WS}+(\d{{1,2}})\b(?![,;(]){_WS}*[.:—–-]?{_WS}*(.*)$", re.M | re.I)
-_NUMBERED = re.compile(rf"^{_WS}*(\d{{1,2}})\.{_WS}+([A-Z][^\t\n]{{2,110}})$", re.M)
+_NOTE = re.compile(rf"{_BOL}{_WS}*NOTE{_WS}+(\d{{1,2}})\b(?![,;(]){_WS}*[.:—–-]?{_WS}*(.*)$", re.M | re.I)
+_NUMBERED = re.compile(rf"{_BOL}{_WS}*(\d{{1,2}})\.(?:{_WS}+([A-Z][^\t\n]{{2,110}}))?{_WS}*$", re.M)
 # A table-of-contents entry ends with its page number ("Business 3", "Item 7.\tMD&A\t22", "F-12").
-_PAGE_REF = re.compile(rf"(?:^|{_WS}|\t)(?:[A-Z]-)?\d{{1,3}}{_WS}*$")
+_PAGE_REF = re.compile(rf"(?:(?:^|{_WS}|\t)(?:[A-Z]-)?\d{{1,3}}|\.{{4,}}{_WS}*(?:[A-Z]-)?\d{{0,3}}){_WS}*$")
 _LOWER_START = re.compile(r"^[a-z(“\"'‘]")
 _DIGITS = re.compile(r"\d+")
 
@@ -51,28 +53,34 @@ _DIGITS = re.compile(r"\d+")
 class _Candidate:
     start: int  # offset of the heading's first character
     key: tuple  # the number the chain orders by
-    title: str
+    title: str  # the name in section paths: "Item 7", "PART II", "Note 3 — Leases"
     page: int
+    heading: str = ""  # the Item's own title, as written
 
 
-def _chain(cands: Sequence[_Candidate], follows: Callable[[_Candidate, _Candidate], bool]) -> list[_Candidate]:
+def _chain(cands: Sequence[_Candidate], follows: Callable[[_Candidate, _Candidate], bool],
+           text_end: int) -> list[_Candidate]:
     """The longest chain of candidates (in document order) in which each one ``follows`` the previous.
 
-    Among the longest chains, the one whose members come earliest. ``n`` is a few hundred at most.
+    Among the longest chains, the one whose headings open the most text (capped per heading), so a
+    body heading beats its table-of-contents entry; then the earliest (a first body occurrence beats
+    the running headers that repeat it). ``n`` is a few hundred at most.
     """
     n = len(cands)
-    longest = [1] * n  # longest chain starting at i
-    for i in range(n - 1, -1, -1):
-        for k in range(i + 1, n):
-            if longest[k] + 1 > longest[i] and follows(cands[i], cands[k]):
-                longest[i] = longest[k] + 1
     if not n:
         return []
-    best = max(longest)
-    i = longest.index(best)
+    # weight: 1 per heading (dominant), plus the text it opens up to the next candidate, capped.
+    gaps = [min((cands[i + 1].start if i + 1 < n else text_end) - cands[i].start, 3000) for i in range(n)]
+    weight = [1_000_000 + g for g in gaps]
+    best = weight[:]  # best chain score starting at i
+    for i in range(n - 1, -1, -1):
+        for k in range(i + 1, n):
+            if weight[i] + best[k] > best[i] and follows(cands[i], cands[k]):
+                best[i] = weight[i] + best[k]
+    i = best.index(max(best))
     out = [cands[i]]
-    while longest[i] > 1:
-        i = next(k for k in range(i + 1, n) if longest[k] == longest[i] - 1 and follows(cands[i], cands[k]))
+    while best[i] > weight[i]:
+        i = next(k for k in range(i + 1, n) if best[k] == best[i] - weight[i] and follows(cands[i], cands[k]))
         out.append(cands[i])
     return out
 
@@ -139,12 +147,14 @@ def _item_candidates(text: str, starts: Sequence[int]) -> list[_Candidate]:
             continue
         name = f"Item {num}{'.%02d' % sub if m.group(3) else ''}{letter}"
         start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
-        out.append(_Candidate(start, (num, sub, letter), name, _page_of(starts, m.start())))
+        out.append(_Candidate(start, (num, sub, letter), name, _page_of(starts, m.start()),
+                              _title_after(text, m.end(), rest)))
     for m in _ITEM_INLINE.finditer(text):
         num, sub, letter = int(m.group(2)), int(m.group(3) or 0), (m.group(4) or "")
         if 1 <= num <= 16:
             name = f"Item {num}{'.%02d' % sub if m.group(3) else ''}{letter}"
-            out.append(_Candidate(m.start(1), (num, sub, letter), name, _page_of(starts, m.start(1))))
+            out.append(_Candidate(m.start(1), (num, sub, letter), name, _page_of(starts, m.start(1)),
+                                  m.group(5).strip()))
     return sorted(out, key=lambda c: c.start)
 
 
@@ -175,7 +185,7 @@ def _note_candidates(text: str, starts: Sequence[int], lo: int, hi: int) -> list
         out = []
         for m in pattern.finditer(text, lo, hi):
             num = int(m.group(1))
-            title = _title_after(text, m.end(), m.group(2))
+            title = _title_after(text, m.end(), m.group(2) or "")
             if not 1 <= num <= 40 or (title and not _is_heading_title(title)):
                 continue
             if not prefix_required and (not title or title.endswith((".", ",", ";", ":"))):
@@ -191,9 +201,9 @@ def _note_candidates(text: str, starts: Sequence[int], lo: int, hi: int) -> list
     def starts_at_one(chain: list[_Candidate]) -> list[_Candidate]:
         return chain if chain and chain[0].key[0] <= 2 and len(chain) >= 3 else []
 
-    chain = starts_at_one(_chain(collect(_NOTE, True), consecutive))
+    chain = starts_at_one(_chain(collect(_NOTE, True), consecutive, hi))
     if not chain:
-        chain = starts_at_one(_chain(collect(_NUMBERED, False), consecutive))
+        chain = starts_at_one(_chain(collect(_NUMBERED, False), consecutive, hi))
     return chain
 
 
@@ -231,39 +241,70 @@ def _sub_headings(text: str, lo: int, hi: int, running: set[str]) -> list[tuple[
     return out
 
 
+def _page_top(text: str, starts: Sequence[int], pos: int, running: set[str]) -> int:
+    """Where a heading's section begins: the page start when only running headers precede it there."""
+    page_start = starts[_page_of(starts, pos)]
+    before = [ln.strip(" \t\xa0\f") for ln in text[page_start:pos].split("\n")]
+    if all(not ln or _DIGITS.sub("#", ln.lower()) in running for ln in before):
+        return page_start
+    return pos
+
+
 def find_headings(doc: Document) -> list[Heading]:
     text, starts = doc.text, doc.page_starts or (0,)
+    running = _running_lines(text, starts)
     items = _item_candidates(text, starts)
     parts = _part_candidates(text, starts)
     toc = _toc_pages(text, starts, items)
     items = [c for c in items if c.page not in toc]
     parts = [c for c in parts if c.page not in toc]
 
-    part_chain = _chain(parts, lambda a, b: b.key > a.key)
-    part_at = [(c.start, c.key[0]) for c in part_chain]
+    part_chain = _chain(parts, lambda a, b: b.key > a.key, len(text))
+    # A 10-K numbers its Items through the Parts (1 … 16); a 10-Q restarts in Part II (1 … 6), so
+    # there the Part is part of the order.
+    if any(c.key[0] >= 7 for c in items) or any(c.key[1] for c in items):
+        keyed = items
+    else:
+        def part_of(pos: int) -> int:
+            return max((c.key[0] for c in part_chain if c.start <= pos), default=0)
 
-    def part_of(pos: int) -> int:
-        return max((k for s, k in part_at if s <= pos), default=0)
+        keyed = [_Candidate(c.start, (part_of(c.start), *c.key), c.title, c.page, c.heading) for c in items]
+    item_chain = _chain(keyed, lambda a, b: b.key > a.key, len(text))
 
-    keyed = [_Candidate(c.start, (part_of(c.start), *c.key), c.title, c.page) for c in items]
-    item_chain = _chain(keyed, lambda a, b: b.key > a.key)
+    # A Part heading and the Item right under it open one section (the Part's own line is no section).
+    part_starts = {c.start: _page_top(text, starts, c.start, running) for c in part_chain}
+    item_starts = {}
+    for c in item_chain:
+        begin = _page_top(text, starts, c.start, running)
+        prev = max((p for p in part_starts if p < c.start), default=None)
+        if prev is not None and c.start - prev < 300 and text.count("\n", prev, c.start) <= 3:
+            begin = part_starts[prev]
+        item_starts[c.start] = begin
 
-    headings = [Heading(c.start, 1, c.title) for c in part_chain]
-    headings += [Heading(c.start, 2, c.title, hard=True) for c in item_chain]
+    headings = [Heading(part_starts[c.start], 1, c.title) for c in part_chain]
+    headings += [Heading(item_starts[c.start], 2, c.title, hard=True) for c in item_chain]
 
-    # Notes live in the financial statements: Item 8 of a 10-K, Part I Item 1 of a 10-Q, or anywhere
-    # in a filing without Items (an exhibit, an annual report).
-    lo, hi = 0, len(text)
+    # Notes live in the financial statements: Item 8 of a 10-K (or Item 15 when Item 8 points
+    # there), Part I Item 1 of a 10-Q, or anywhere in a filing without Items.
     bounds = [c.start for c in item_chain] + [len(text)]
+    notes: list[_Candidate] = []
     for i, c in enumerate(item_chain):
-        if (c.key[1:] == (8, 0, "") or (c.key[0] <= 1 and c.key[1:] == (1, 0, "") and len(item_chain) <= 12)):
-            lo, hi = c.start, bounds[i + 1]
+        if c.key[-3:] == (8, 0, "") or (keyed is not items and c.key == (1, 1, 0, "")):
+            notes = _note_candidates(text, starts, c.start, bounds[i + 1])
             break
-    notes = _note_candidates(text, starts, lo, hi)
-    headings += [Heading(c.start, 3, c.title, hard=True) for c in notes]
+    if not notes:
+        notes = _note_candidates(text, starts, 0, len(text))
+    note_starts = [_page_top(text, starts, c.start, running) for c in notes]
+    headings += [Heading(b, 3, c.title, hard=True) for b, c in zip(note_starts, notes)]
+    if notes:
+        # The statements before the first note stay one section (the tree would otherwise open the
+        # Item that holds the notes into its sub-headings): wrap them in a heading of their own,
+        # named by the Item that holds them.
+        owner = max((c for c in item_chain if c.start < notes[0].start), key=lambda c: c.start, default=None)
+        if owner is not None:
+            headings.append(Heading(item_starts[owner.start], 3, owner.heading or owner.title))
 
     taken = {h.start for h in headings}
-    running = _running_lines(text, starts)
     headings += [Heading(pos, 4, title) for pos, title in _sub_headings(text, 0, len(text), running)
                  if pos not in taken]
     return sorted(headings, key=lambda h: (h.start, h.level))
