@@ -58,6 +58,11 @@ def _join_cells(cells: list[str]) -> str:
         if pending:
             cell = f"{pending} {cell}"
             pending = ""
+        head, _, last = cell.rpartition(" ")
+        if head and last in _CURRENCY:  # "4,466 $" + "4,249": the sign belongs to the next column
+            out.append(head)
+            pending = last
+            continue
         if cell in _CURRENCY:
             pending = cell
             continue
