@@ -34,15 +34,16 @@ OPEN_ROOT = True
 _WS = r"[ \t\xa0]"
 # A line starts after a newline or, at the top of a page, after the form feed that separates pages.
 _BOL = r"(?:^|(?<=\f))"
+_EOL = r"(?=[\n\f]|\Z)"
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
-_PART = re.compile(rf"{_BOL}{_WS}*PART{_WS}+(IV|I{{1,3}})\b(?!\s*[,;(]){_WS}*[.:—–-]?{_WS}*(.*)$", re.M | re.I)
+_PART = re.compile(rf"{_BOL}{_WS}*PART{_WS}+(IV|I{{1,3}})\b(?!\s*[,;(]){_WS}*[.:—–-]?{_WS}*([^\n\f]*){_EOL}", re.M | re.I)
 # "Item 7.", "ITEM 1A:", "Item 2.02", "Item 9C —" at a line start; the title may follow or sit on the next line.
-_ITEM = re.compile(rf"{_BOL}{_WS}*(?:PART{_WS}+(?:IV|I{{1,3}}){_WS}*[,.:—–-]?{_WS}*)?(ITEM|Item){_WS}+"
-                   rf"(\d{{1,2}})(?:\.(\d{{2}}))?{_WS}?([A-Ca-c])?(?![\w,;(])(?:{_WS}*[.:—–-])?{_WS}*(.*)$", re.M)
+_ITEM = re.compile(rf"{_BOL}{_WS}*(?:PART{_WS}+(?:IV|I{{1,3}}){_WS}*[,.:—–-]?{_WS}*)?(ITEM|Item)(?:{_WS}+|{_WS}*\n{_WS}*)"
+                   rf"(\d{{1,2}})(?:\.(\d{{2}}))?{_WS}?([A-Ca-c])?(?![\w,;(])(?:{_WS}*[.:—–-])?{_WS}*([^\n\f]*){_EOL}", re.M)
 # A PDF line can run a body paragraph straight into an all-caps heading: "... 2043. ITEM 3. LEGAL PROCEEDINGS".
-_ITEM_INLINE = re.compile(rf"(?<=[.:;]){_WS}+(ITEM){_WS}+(\d{{1,2}})(?:\.(\d{{2}}))?([A-C])?\.{_WS}+([A-Z][A-Z ,’'&/-]{{3,}})$", re.M)
-_NOTE = re.compile(rf"{_BOL}{_WS}*NOTE{_WS}+(\d{{1,2}})\b(?![,;(]){_WS}*[.:—–-]?{_WS}*(.*)$", re.M | re.I)
-_NUMBERED = re.compile(rf"{_BOL}{_WS}*(\d{{1,2}})\.(?:{_WS}+([A-Z][^\t\n]{{2,110}}))?{_WS}*$", re.M)
+_ITEM_INLINE = re.compile(rf"(?<=[.:;]){_WS}+(ITEM){_WS}+(\d{{1,2}})(?:\.(\d{{2}}))?([A-C])?\.{_WS}+([A-Z][A-Z ,’'&/-]{{3,}}){_EOL}", re.M)
+_NOTE = re.compile(rf"{_BOL}{_WS}*NOTE{_WS}+(\d{{1,2}})\b(?![,;(]){_WS}*[.:—–-]?{_WS}*([^\n\f]*){_EOL}", re.M | re.I)
+_NUMBERED = re.compile(rf"{_BOL}{_WS}*(\d{{1,2}})\.(?:{_WS}+([A-Z][^\t\n\f]{{2,110}}))?{_WS}*{_EOL}", re.M)
 # A table-of-contents entry ends with its page number ("Business 3", "Item 7.\tMD&A\t22", "F-12").
 _PAGE_REF = re.compile(rf"(?:(?:^|{_WS}|\t)(?:[A-Z]-)?\d{{1,3}}|\.{{4,}}{_WS}*(?:[A-Z]-)?\d{{0,3}}){_WS}*$")
 _LOWER_START = re.compile(r"^[a-z(“\"'‘]")
