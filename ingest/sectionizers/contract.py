@@ -342,6 +342,18 @@ def _standalone_titles(text: str, start: int, end: int) -> list[Heading]:
     return heads
 
 
+def _within_articles(articles: list[_Candidate], clauses: list[_Candidate]) -> list[_Candidate]:
+    """Where clauses are numbered by their Article (Article 2 → 2.1, 2.2), a clause that is not is a list item."""
+    def article_of(c: _Candidate) -> int | None:
+        inside = [a for a in articles if a.start < c.start]
+        return inside[-1].nums[0] if inside else None
+
+    multi = [c for c in clauses if len(c.nums) > 1 and article_of(c) is not None]
+    if not multi or sum(c.nums[0] == article_of(c) for c in multi) < 0.7 * len(multi):
+        return clauses  # sections numbered on their own (Article I; Section 1 … Section 15)
+    return [c for c in clauses if article_of(c) in (None, c.nums[0])]
+
+
 def _numbered(text: str, start: int, end: int, base: int) -> list[Heading]:
     """Article and clause headings of ``[start, end)``, their levels counted from ``base``."""
     cands = _candidates(text, start, end)
@@ -349,6 +361,8 @@ def _numbered(text: str, start: int, end: int, base: int) -> list[Heading]:
     clauses = _drop_toc(_best_chain([c for c in cands if c.family == "clause"]), text)
     if articles and clauses and clauses[0].start < articles[0].start - 2000 and len(articles) < 3:
         articles = []  # a stray "Article" heading far after the clauses started is not the top level
+    if articles and clauses:
+        clauses = _within_articles(articles, clauses)
     heads = [Heading(c.start, base, c.label[:120]) for c in articles]
     clause_base = base + (1 if articles else 0)
     taken = {h.start for h in heads}
