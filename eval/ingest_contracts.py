@@ -10,13 +10,14 @@ distributions, how often the Article/Section hierarchy was found, offset checks 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -66,7 +67,7 @@ def _measure(item: tuple[str, str]) -> DocStats:
         signatures=any(h.title == "Signatures" for h in heads),
         exhibits=sum(h.hard for h in heads),
         offsets_exact=all(s.text == text[s.start:s.end] for s in sections)
-        and all(a.end <= b.start for a, b in zip(sections, sections[1:])) and covered <= len(text),
+        and all(a.end <= b.start for a, b in itertools.pairwise(sections)) and covered <= len(text),
         covers_text=inside == non_ws,
     )
 

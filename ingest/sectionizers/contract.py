@@ -16,6 +16,7 @@ a section boundary) and each gets its own numbering chain.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ _EXHIBIT = re.compile(r"(?P<label>(?P<kw>EXHIBIT|Exhibit|SCHEDULE|Schedule|APPEN
 _RECITALS = re.compile(r"RECITALS|Recitals|W[ \t]*I[ \t]*T[ \t]*N[ \t]*E[ \t]*S[ \t]*S[ \t]*E[ \t]*T[ \t]*H|BACKGROUND|"
                        r"PRELIMINARY STATEMENTS?|WHEREAS|Whereas,")
 _SIGNATURE = re.compile(r"IN WITNESS (?:WHEREOF|THEREOF)|In (?:Witness|witness) (?:Whereof|whereof|Thereof)")
-_CAPS_RUN = re.compile(r"[A-Z][A-Z0-9&'’/\-]*(?:[ \t,]+(?:[A-Z][A-Z0-9&'’/\-]*|OF|AND|TO|IN|FOR|ON|OR|THE|A|&))*")
+_CAPS_RUN = re.compile(r"[A-Z][A-Z0-9&'’/\-]*(?![a-z])(?:[ \t,]+(?:[A-Z][A-Z0-9&'’/\-]*(?![a-z])|OF|AND|TO|IN|FOR|ON|OR|THE|A|&))*")
 _TITLE_PHRASE = re.compile(r"[A-Z][^.:;\n]{0,90}?[.:](?=\s|$)")
 _SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with under upon into its non".split())
 _CAPTION_BEFORE = re.compile(r"(?:^|\s)\d{1,2}(?:\.\d{1,3})*\.?[ \t]+(?:[A-Z][\w'’&\-]*,?[ \t]+|(?:of|and|for|to|in|on|or|the|with)[ \t]+){0,7}"
@@ -147,6 +148,8 @@ def _title_run(window: str) -> str:
         words.append(w)
         if len(words) > 12:
             return ""
+    if words and words[0] in _OPENERS and stop != "number":
+        return ""  # "The Company shall ...", "All Confidential Information remains ...": a sentence, not a caption
     cut = next((k for k in range(1, len(words)) if words[k] in _OPENERS and words[k - 1] not in _SMALL_WORDS), None)
     if cut is not None:
         words = words[:cut]
@@ -277,7 +280,7 @@ def _drop_toc(chain: list[_Candidate], text: str) -> list[_Candidate]:
     """A table of contents repeats the numbering with almost no text between entries: skip to the body."""
     if len(chain) < 6:
         return chain
-    gaps = [b.start - a.end for a, b in zip(chain, chain[1:])]
+    gaps = [b.start - a.end for a, b in itertools.pairwise(chain)]
     run = 0
     for k, g in enumerate(gaps):
         if g < 90:
@@ -325,7 +328,7 @@ def _exhibits(text: str, start: int, end: int) -> list[tuple[int, str]]:
 def _standalone_titles(text: str, start: int, end: int) -> list[Heading]:
     """Short ALL-CAPS or Title Case lines followed by a longer line of prose ("Grant of Rights." / "Term")."""
     heads = []
-    for m in re.finditer(r"^[ \t]*(\S[^\n]{1,78}?)[ \t]*$", text[start:end], re.M):
+    for m in re.finditer(r"^[ \t]*(\S[^\n]{1,78}?)[ \t]*$", text[start:end], re.MULTILINE):
         line = m.group(1)
         words = line.rstrip(".:").split()
         if not (1 <= len(words) <= 10) or line.endswith((",", ";")) or not line[0].isupper():
