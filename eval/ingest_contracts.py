@@ -13,6 +13,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -101,6 +102,10 @@ def summarize(stats: list[DocStats], seconds: float, examples: int = 6) -> dict:
         "share_gt1_section_among_docs_over_target": round(
             sum(len(s.section_tokens) > 1 for s in over_target) / max(1, len(over_target)), 3),
         "median_section_tokens": statistics.median(all_tokens) if all_tokens else 0,
+        # exhibits are hard boundaries and often a page or less (EDGAR omits their contents)
+        "median_section_tokens_excluding_exhibits": statistics.median(body) if (body := [
+            t for s in stats for t, p in zip(s.section_tokens, s.paths, strict=True)
+            if not re.match(r"(?:EXHIBIT|SCHEDULE|APPENDIX|ANNEX|ATTACHMENT|ADDENDUM)\b", p[0], re.I)]) else 0,
         "section_tokens": _quantiles(all_tokens),
         "sections_per_document": _quantiles(counts),
         "sections_per_document_histogram": dict(sorted(hist.items(), key=lambda kv: (len(kv[0]), kv[0]))),
