@@ -105,7 +105,7 @@ def summarize(stats: list[DocStats], seconds: float, examples: int = 6) -> dict:
         # exhibits are hard boundaries and often a page or less (EDGAR omits their contents)
         "median_section_tokens_excluding_exhibits": statistics.median(body) if (body := [
             t for s in stats for t, p in zip(s.section_tokens, s.paths, strict=True)
-            if not re.match(r"(?:EXHIBIT|SCHEDULE|APPENDIX|ANNEX|ATTACHMENT|ADDENDUM)\b", p[0], re.I)]) else 0,
+            if not re.match(r"(?:EXHIBIT|SCHEDULE|APPENDIX|ANNEX|ATTACHMENT|ADDENDUM)\b", p[0], re.IGNORECASE)]) else 0,
         "section_tokens": _quantiles(all_tokens),
         "sections_per_document": _quantiles(counts),
         "sections_per_document_histogram": dict(sorted(hist.items(), key=lambda kv: (len(kv[0]), kv[0]))),
