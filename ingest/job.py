@@ -1,0 +1,212 @@
+"""The batch ingestion job: files → documents → sections, in a process pool, resumable and failure-tolerant.
+
+Workers read and sectionize; the calling process hands each parsed file to a ``sink`` (the pipeline
+embeds and stores it in one transaction). So:
+
+* re-running skips files whose content hash is already stored (``skipped``);
+* killing the job at any moment loses at most the files in flight, which the next run redoes — a
+  file is stored wholly or not at all, never twice;
+* a bad file is recorded in ``failed`` with one line and the job goes on; a worker that dies (a
+  parser crash, a killed process) costs only the files it held, which are retried once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import IngestError
+from pipeline.config import IngestConfig
+from pipeline.types import Document, FailedFile, Section
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """What a worker returns for one input: its documents with their sections."""
+
+    path: str
+    sha: str
+    documents: tuple[tuple[Document, tuple[Section, ...]], ...]
+
+    @property
+    def pages(self) -> int:
+        return sum(doc.pages for doc, _ in self.documents)
+
+
+Sink = Callable[[ParsedFile], tuple[int, int]]
+"""Stores a parsed file; returns (sections, passages) stored."""
+
+
+def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[FailedFile]]:
+    """Inputs → the units to ingest: files, and FHIR bulk-export folders as one unit each.
+
+    Folders are walked in sorted order; hidden files are skipped. A missing path is a failure.
+    """
+    from ingest.readers import is_fhir_bulk_export
+
+    units: list[Path] = []
+    failed: list[FailedFile] = []
+
+    def walk(folder: Path) -> Iterator[Path]:
+        if is_fhir_bulk_export(folder):
+            yield folder
+            return
+        for child in sorted(folder.iterdir()):
+            if child.name.startswith("."):
+                continue
+            if child.is_dir():
+                yield from walk(child)
+            elif child.is_file():
+                yield child
+
+    for p in map(Path, paths):
+        if not p.exists():
+            failed.append(FailedFile(str(p), "path does not exist"))
+        elif p.is_dir():
+            units += list(walk(p))
+        else:
+            units.append(p)
+    return list(dict.fromkeys(units)), failed
+
+
+def unit_sha(path: Path) -> str:
+    """Content hash of a file (or of a bulk-export folder's NDJSON files, names included)."""
+    h = hashlib.sha256()
+    files = sorted(path.glob("*.ndjson")) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(f.name.encode() + b"\x00")
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_unit(path: str, sha: str, cfg: IngestConfig) -> ParsedFile | FailedFile:
+    """Read and sectionize one unit (runs in a worker process)."""
+    from ingest.readers import read
+    from ingest.sectionizers import sectionize
+
+    try:
+        docs = read(path, max_bytes=int(cfg.max_file_mb * 2**20))
+        out = []
+        for doc in docs:
+            sections = sectionize(doc, target_tokens=cfg.target_tokens, max_tokens=cfg.max_tokens)
+            out.append((doc, tuple(sections)))
+        return ParsedFile(path=path, sha=sha, documents=tuple(out))
+    except IngestError as exc:
+        return FailedFile(path, exc.reason)
+    except Exception as exc:  # noqa: BLE001 — a sectionizer bug must not stop a batch of thousands of files
+        return FailedFile(path, f"could not be sectionized ({type(exc).__name__}: {exc})")
+
+
+@dataclass
+class JobCounts:
+    documents: int = 0
+    sections: int = 0
+    passages: int = 0
+    pages: int = 0
+    skipped: int = 0
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="ingest", disable=not enabled, file=None, dynamic_ncols=True)
+
+
+def run_local(
+    paths: Iterable[str | Path],
+    *,
+    stored_sha: Callable[[str], str | None],
+    sink: Sink,
+    cfg: IngestConfig,
+    progress: bool = True,
+) -> tuple[JobCounts, list[FailedFile], float]:
+    """Runs the job on local worker processes (``cfg.workers``; 1 means in this process)."""
+    t0 = time.perf_counter()
+    units, failed = expand(paths)
+    counts = JobCounts()
+    todo: list[tuple[str, str]] = []
+    for unit in units:
+        key = str(unit.resolve())
+        try:
+            sha = unit_sha(unit)
+        except OSError as exc:
+            failed.append(FailedFile(str(unit), f"cannot be read: {exc.strerror or exc}"))
+            continue
+        if stored_sha(key) == sha:
+            counts.skipped += 1
+        else:
+            todo.append((key, sha))
+
+    bar = _progress(len(todo), progress)
+
+    def consume(result: ParsedFile | FailedFile) -> None:
+        if isinstance(result, FailedFile):
+            failed.append(result)
+        else:
+            sections, passages = sink(result)
+            counts.documents += len(result.documents)
+            counts.sections += sections
+            counts.passages += passages
+            counts.pages += result.pages
+        bar.update(1)
+
+    if cfg.workers <= 1 or len(todo) <= 1:
+        for path, sha in todo:
+            consume(parse_unit(path, sha, cfg))
+    else:
+        _run_pool(todo, cfg, consume, failed)
+    bar.close()
+    return counts, failed, time.perf_counter() - t0
+
+
+def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume, failed: list[FailedFile]) -> None:
+    # spawn, not fork: the parent holds torch and its threads, which do not survive a fork reliably
+    ctx = multiprocessing.get_context("spawn")
+    queue = list(reversed(todo))
+    attempts: dict[str, int] = {}
+    window = cfg.workers * 2
+    while queue:
+        pool = ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx)
+        inflight: dict[Future, tuple[str, str]] = {}
+        broken = False
+        try:
+            while queue or inflight:
+                while queue and len(inflight) < window:
+                    item = queue.pop()
+                    inflight[pool.submit(parse_unit, item[0], item[1], cfg)] = item
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    item = inflight.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        inflight[fut] = item  # handled below with the rest of the in-flight work
+                        break
+                    consume(result)
+                if broken:
+                    break
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+        if broken:
+            # A worker died; every unit it could have held is retried once in a fresh pool.
+            for item in inflight.values():
+                attempts[item[0]] = attempts.get(item[0], 0) + 1
+                if attempts[item[0]] >= 2:
+                    failed.append(FailedFile(item[0], "the parser process died while reading it (crash or out of memory)"))
+                else:
+                    queue.append(item)
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 1) - 1)

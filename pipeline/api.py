@@ -1,0 +1,192 @@
+"""The public Python API: ``Pipeline(store=...)`` with ``ingest``, ``ask``, ``retrieve`` and ``sections``.
+
+>>> from pipeline import Pipeline
+>>> p = Pipeline(store="store/")
+>>> p.ingest(["contracts/"])                       # IngestReport
+>>> answer = p.ask("When does the agreement terminate?")
+>>> for c in answer.citations:
+...     assert p.document(c.doc_id).text[c.start:c.end] == c.quote
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from encoders.embedder import Embedder
+from pipeline.config import PipelineConfig
+from pipeline.index import PassageIndex
+from pipeline.passages import make_passages
+from pipeline.retrieve import Retriever
+from pipeline.store import SectionStore
+from pipeline.types import Answer, Document, IngestReport, ScoredSection, Section
+
+
+class Pipeline:
+    """Question answering over one store folder (SQLite sections + FAISS passages)."""
+
+    def __init__(self, store: str | Path, config: PipelineConfig | None = None) -> None:
+        self.folder = Path(store)
+        self.config = config or PipelineConfig()
+        self.embedder = Embedder(self.config.index.embedder or None, batch_size=self.config.index.embed_batch)
+        self._store: SectionStore | None = None
+        self._index: PassageIndex | None = None
+        self._llm = None
+        self._llm_key = None
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _open_store(self, create: bool = False) -> SectionStore:
+        if self._store is None:
+            self._store = SectionStore(self.folder, create=create)
+        return self._store
+
+    def _open_index(self) -> PassageIndex:
+        store = self._open_store()
+        if self._index is None or self._index.store is not store:
+            self._index = PassageIndex.open(store, self.embedder.dim)
+        return self._index
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = self._index = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- ingest --------------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
+        """Reads, sectionizes, embeds and stores files (folders are walked); unchanged files are skipped."""
+        from ingest.job import ParsedFile, run_local
+
+        cfg = self.config.ingest
+        store = self._open_store(create=True)
+        with _StoreLock(self.folder):
+            index = self._open_index()
+            last_save = time.monotonic()
+
+            def sink(parsed: ParsedFile) -> tuple[int, int]:
+                nonlocal last_save
+                items, n_sections, n_passages = [], 0, 0
+                for doc, sections in parsed.documents:
+                    passages = [p for s in sections for p in make_passages(
+                        s, self.embedder.tokenizer, self.config.index.passage_tokens, self.config.index.passage_overlap)]
+                    vecs = self.embedder.encode([p.text for p in passages])
+                    items.append((doc, sections, passages, vecs))
+                    n_sections += len(sections)
+                    n_passages += len(passages)
+                removed, added = store.put_file(parsed.path, parsed.sha, items)
+                index.remove(removed)
+                index.add(np.asarray(added, dtype=np.int64), np.concatenate([v for *_, v in items]) if items else
+                          np.zeros((0, self.embedder.dim), dtype=np.float32))
+                if time.monotonic() - last_save > 60:
+                    index.save()
+                    last_save = time.monotonic()
+                return n_sections, n_passages
+
+            if cfg.engine == "ray":
+                from ingest.ray_job import run_ray
+
+                counts, failed, seconds = run_ray(paths, stored_sha=store.file_sha, sink=sink, cfg=cfg, progress=progress)
+            else:
+                counts, failed, seconds = run_local(paths, stored_sha=store.file_sha, sink=sink, cfg=cfg, progress=progress)
+            index.save()
+        return IngestReport(documents=counts.documents, sections=counts.sections, passages=counts.passages,
+                            pages=counts.pages, seconds=round(seconds, 3), skipped=counts.skipped, failed=tuple(failed))
+
+    # -- read ----------------------------------------------------------------------------------
+    def sections(self, doc_id: str | None = None) -> list[Section]:
+        store = self._open_store()
+        if doc_id is not None:
+            self._check_docs([doc_id])
+        return store.sections(doc_id)
+
+    def document(self, doc_id: str) -> Document:
+        return self._open_store().document(doc_id)
+
+    def documents(self) -> list[str]:
+        return self._open_store().document_ids()
+
+    def _check_docs(self, doc_ids: Sequence[str]) -> None:
+        known = set(self._open_store().document_ids())
+        unknown = [d for d in doc_ids if d not in known]
+        if unknown:
+            raise ValueError(f"no document {', '.join(map(repr, unknown))} in store {self.folder}; "
+                             f"`sectionrag sections --store {self.folder}` lists what is there")
+
+    def _retriever(self) -> Retriever:
+        return Retriever(self._open_store(), self._open_index(), self.embedder.encode, self.config.retrieve)
+
+    def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None
+                 ) -> list[ScoredSection]:
+        """The sections selected for a question, best first (each has id, doc_id, start, end, pages, score)."""
+        question = _check_question(question)
+        if doc_ids:
+            self._check_docs(doc_ids)
+        return list(self._retriever().retrieve(question, top_sections, doc_ids).sections)
+
+    # -- ask -----------------------------------------------------------------------------------
+    def ask(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
+            llm: str | None = None) -> Answer:
+        """Answers from the stored documents, every claim cited and verified, or abstains."""
+        from graphs.graph import build_graph
+        from graphs.llm import make_llm
+        from graphs.nodes import QANodes
+
+        question = _check_question(question)
+        if top_sections is not None and top_sections < 1:
+            raise ValueError("top_sections must be at least 1")
+        if doc_ids:
+            self._check_docs(doc_ids)
+        config = self.config
+        if llm is not None:
+            config = config.replace(synthesize={"llm": llm})
+        key = dataclasses.astuple(config.synthesize)
+        if self._llm_key != key:
+            self._llm, self._llm_key = make_llm(config.synthesize), key
+        nodes = QANodes(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode,
+                        llm=self._llm, config=config)
+        t0 = time.perf_counter()
+        state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
+                                           "top_sections": top_sections})
+        answer: Answer = state["answer"]
+        timings = dict(answer.timings)
+        timings["total"] = time.perf_counter() - t0
+        return dataclasses.replace(answer, timings=tuple((k, round(v, 4)) for k, v in timings.items()))
+
+
+def _check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("the question is empty")
+    return question.strip()
+
+
+class _StoreLock:
+    """One ingestion job per store at a time (the FAISS file has a single writer)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ".ingest.lock"
+
+    def __enter__(self) -> None:
+        self.fh = open(self.path, "w")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise RuntimeError(f"another ingestion job is writing to store {self.path.parent}; wait for it to finish") from None
+        self.fh.write(str(os.getpid()))
+        self.fh.flush()
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
