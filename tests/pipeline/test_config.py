@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import PipelineConfig
+
+
+def test_toml_round_trip(tmp_path):
+    path = tmp_path / "cfg.toml"
+    path.write_text('[ingest]\ntarget_tokens = 2000\nworkers = 3\n[retrieve]\ntop_sections = 5\n[synthesize]\nllm = "extractive"\n')
+    cfg = PipelineConfig.from_toml(path)
+    assert cfg.ingest.target_tokens == 2000 and cfg.ingest.workers == 3
+    assert cfg.retrieve.top_sections == 5 and cfg.synthesize.llm == "extractive"
+    assert cfg.index == PipelineConfig().index
+    assert cfg.replace(retrieve={"top_sections": None}).retrieve.top_sections == 5  # None means "not given"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[retreive]\ntop_sections = 2\n", "unknown section"),
+    ("[retrieve]\ntop_section = 2\n", "unknown key"),
+    ("[retrieve]\ntop_sections = 0\n", "top_sections"),
+    ("[synthesize]\nllm = \"gpt\"\n", "unknown llm"),
+    ("[ingest]\ntarget_tokens = 9000\nmax_tokens = 100\n", "target_tokens"),
+    ("[ingest\n", "not valid TOML"),
+])
+def test_bad_config_is_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        PipelineConfig.from_toml(path)
