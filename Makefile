@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/sectionrag ingest data/samples/contracts data/samples/filings data/samples/ehr --store $(STORE)
 	$(BIN)/sectionrag ask "How can the outsourcing agreement be terminated?" --store $(STORE)
 	$(BIN)/sectionrag ask "What were Ulta Beauty's net sales in the fourth quarter of fiscal 2022?" --store $(STORE)
-	$(BIN)/sectionrag ask "What is the patient allergic to?" --store $(STORE)
+	$(BIN)/sectionrag ask "Which allergies are recorded for the patient?" --store $(STORE)
 
 test: setup
 	$(BIN)/python -m pytest -q

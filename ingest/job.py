@@ -164,12 +164,12 @@ def run_local(
         for path, sha in todo:
             consume(parse_unit(path, sha, cfg))
     else:
-        _run_pool(todo, cfg, consume, failed)
+        _run_pool(todo, cfg, consume)
     bar.close()
     return counts, failed, time.perf_counter() - t0
 
 
-def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume, failed: list[FailedFile]) -> None:
+def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume) -> None:
     # spawn, not fork: the parent holds torch and its threads, which do not survive a fork reliably
     ctx = multiprocessing.get_context("spawn")
     queue = list(reversed(todo))
@@ -180,30 +180,36 @@ def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume, failed: l
         inflight: dict[Future, tuple[str, str]] = {}
         broken = False
         try:
-            while queue or inflight:
+            while (queue or inflight) and not broken:
                 while queue and len(inflight) < window:
                     item = queue.pop()
-                    inflight[pool.submit(parse_unit, item[0], item[1], cfg)] = item
+                    try:
+                        inflight[pool.submit(parse_unit, item[0], item[1], cfg)] = item
+                    except BrokenProcessPool:
+                        queue.append(item)
+                        broken = True
+                        break
+                if not inflight:
+                    break
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:
+                    exc = fut.exception()
+                    if isinstance(exc, BrokenProcessPool):
+                        broken = True  # stays in flight: retried below
+                        continue
                     item = inflight.pop(fut)
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        inflight[fut] = item  # handled below with the rest of the in-flight work
-                        break
-                    consume(result)
-                if broken:
-                    break
+                    if exc is not None:
+                        consume(FailedFile(item[0], f"could not be parsed ({type(exc).__name__}: {exc})"))
+                    else:
+                        consume(fut.result())
         finally:
-            pool.shutdown(wait=not broken, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
         if broken:
             # A worker died; every unit it could have held is retried once in a fresh pool.
             for item in inflight.values():
                 attempts[item[0]] = attempts.get(item[0], 0) + 1
                 if attempts[item[0]] >= 2:
-                    failed.append(FailedFile(item[0], "the parser process died while reading it (crash or out of memory)"))
+                    consume(FailedFile(item[0], "the parser process died while reading it (crash or out of memory)"))
                 else:
                     queue.append(item)
 
