@@ -116,10 +116,50 @@ class JobCounts:
     skipped: int = 0
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
+def plan(paths: Iterable[str | Path], stored_sha: Callable[[str], str | None]
+         ) -> tuple[list[tuple[str, str]], list[FailedFile], int]:
+    """The units still to ingest as ``(absolute path, content hash)``, failures so far, and how many are unchanged."""
+    units, failed = expand(paths)
+    todo: list[tuple[str, str]] = []
+    skipped = 0
+    for unit in units:
+        key = str(unit.resolve())
+        try:
+            sha = unit_sha(unit)
+        except OSError as exc:
+            failed.append(FailedFile(str(unit), f"cannot be read: {exc.strerror or exc}"))
+            continue
+        if stored_sha(key) == sha:
+            skipped += 1
+        else:
+            todo.append((key, sha))
+    return todo, failed, skipped
 
-    return tqdm(total=total, unit="file", desc="ingest", disable=not enabled, file=None, dynamic_ncols=True)
+
+class Consumer:
+    """Hands parsed files to the sink, records failures, counts, and drives the progress bar."""
+
+    def __init__(self, sink: Sink, failed: list[FailedFile], skipped: int, total: int, progress: bool) -> None:
+        from tqdm import tqdm
+
+        self.sink = sink
+        self.failed = failed
+        self.counts = JobCounts(skipped=skipped)
+        self.bar = tqdm(total=total, unit="file", desc="ingest", disable=not progress, dynamic_ncols=True)
+
+    def __call__(self, result: ParsedFile | FailedFile) -> None:
+        if isinstance(result, FailedFile):
+            self.failed.append(result)
+        else:
+            sections, passages = self.sink(result)
+            self.counts.documents += len(result.documents)
+            self.counts.sections += sections
+            self.counts.passages += passages
+            self.counts.pages += result.pages
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def run_local(
@@ -132,41 +172,17 @@ def run_local(
 ) -> tuple[JobCounts, list[FailedFile], float]:
     """Runs the job on local worker processes (``cfg.workers``; 1 means in this process)."""
     t0 = time.perf_counter()
-    units, failed = expand(paths)
-    counts = JobCounts()
-    todo: list[tuple[str, str]] = []
-    for unit in units:
-        key = str(unit.resolve())
-        try:
-            sha = unit_sha(unit)
-        except OSError as exc:
-            failed.append(FailedFile(str(unit), f"cannot be read: {exc.strerror or exc}"))
-            continue
-        if stored_sha(key) == sha:
-            counts.skipped += 1
+    todo, failed, skipped = plan(paths, stored_sha)
+    consume = Consumer(sink, failed, skipped, len(todo), progress)
+    try:
+        if cfg.workers <= 1 or len(todo) <= 1:
+            for path, sha in todo:
+                consume(parse_unit(path, sha, cfg))
         else:
-            todo.append((key, sha))
-
-    bar = _progress(len(todo), progress)
-
-    def consume(result: ParsedFile | FailedFile) -> None:
-        if isinstance(result, FailedFile):
-            failed.append(result)
-        else:
-            sections, passages = sink(result)
-            counts.documents += len(result.documents)
-            counts.sections += sections
-            counts.passages += passages
-            counts.pages += result.pages
-        bar.update(1)
-
-    if cfg.workers <= 1 or len(todo) <= 1:
-        for path, sha in todo:
-            consume(parse_unit(path, sha, cfg))
-    else:
-        _run_pool(todo, cfg, consume)
-    bar.close()
-    return counts, failed, time.perf_counter() - t0
+            _run_pool(todo, cfg, consume)
+    finally:
+        consume.close()
+    return consume.counts, failed, time.perf_counter() - t0
 
 
 def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume) -> None:
