@@ -7,7 +7,6 @@ or by ``detect_kind``) and returns sections covering the document in order.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import re
 from dataclasses import replace
 
@@ -44,24 +43,14 @@ _MODULES: dict[str, str] = {
 
 
 def _headings(doc: Document) -> list[Heading]:
-    module = _MODULES.get(doc.kind)
-    if module and importlib.util.find_spec(module) is not None:
-        return importlib.import_module(module).find_headings(doc)
-    from ingest.sectionizers.generic import find_headings
-
-    return find_headings(doc.text)
-
-
-def _opens_root(doc: Document) -> bool:
-    """A domain sectionizer that sets ``OPEN_ROOT = True`` has its documents opened into their top-level parts."""
-    module = _MODULES.get(doc.kind)
-    return bool(module and importlib.util.find_spec(module) is not None
-                and getattr(importlib.import_module(module), "OPEN_ROOT", False))
+    module = _MODULES.get(doc.kind, "ingest.sectionizers.generic")
+    return importlib.import_module(module).find_headings(doc)
 
 
 def sectionize(doc: Document, *, target_tokens: int = 4000, max_tokens: int = 32000) -> list[Section]:
+    """Sections of ``doc``: its top-level parts are always opened, then small siblings merge up to the target."""
     if doc.kind == "generic":
         doc = replace(doc, kind=detect_kind(doc.text))
     counter = TokenCounter(doc.text)
     return build_sections(doc, _headings(doc), target_tokens=target_tokens, max_tokens=max_tokens,
-                          counter=counter, open_root=_opens_root(doc))
+                          counter=counter, open_root=True)

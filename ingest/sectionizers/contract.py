@@ -23,10 +23,6 @@ from dataclasses import dataclass
 from ingest.sectionizers.tree import Heading
 from pipeline.types import Document
 
-# The tree keeps a whole document under the maximum as one section; a contract is instead opened into
-# its Articles/clauses, which then merge up to the target (read by ``ingest.sectionizers.sectionize``).
-OPEN_ROOT = True
-
 _WORD_NUMBERS = {w: i for i, w in enumerate(
     "ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE THIRTEEN FOURTEEN FIFTEEN SIXTEEN "
     "SEVENTEEN EIGHTEEN NINETEEN TWENTY".split(), 1)}

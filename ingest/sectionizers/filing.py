@@ -28,9 +28,6 @@ from dataclasses import dataclass
 from ingest.sectionizers.tree import Heading
 from pipeline.types import Document
 
-# Open short filings (an 8-K, an earnings release) into their parts instead of keeping them whole.
-OPEN_ROOT = True
-
 _WS = r"[ \t\xa0]"
 # A line starts after a newline or, at the top of a page, after the form feed that separates pages.
 _BOL = r"(?:^|(?<=\f))"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ingest.sectionizers.tree import Heading
+from pipeline.types import Document
 
 _MD = re.compile(r"^(#{1,6})\s+(\S.{0,150})$")
 _NUMBERED = re.compile(r"^((?:\d{1,2}\.)+\d{0,2}|[IVXL]{1,5}\.)\s+([A-Z][^\n]{0,100})$")
@@ -35,8 +36,9 @@ def _line_heading(line: str) -> tuple[int, str] | None:
     return None
 
 
-def find_headings(text: str) -> list[Heading]:
+def find_headings(doc: Document) -> list[Heading]:
     """Headings on lines of their own; each opens a section at the start of its line."""
+    text = doc.text
     out = []
     pos = 0
     for line in text.splitlines(keepends=True):

@@ -54,6 +54,8 @@ class _Unit:
     parent: tuple[str, ...]
     hard: bool
     tokens: int
+    label: str = ""
+    """The unit's own title under ``parent`` ("" for a node's intro); merged units join first … last."""
 
 
 def _build_tree(doc: Document, headings: list[Heading], root_title: str) -> _Node:
@@ -120,7 +122,7 @@ def _units(node: _Node, doc: Document, counter: TokenCounter, max_tokens: int, p
     tokens = counter.count(node.start, node.end)
     fits = (tokens <= max_tokens and not node.contains_hard()) or (not node.children and tokens <= max_tokens)
     if fits and not force_open:
-        return [_Unit(node.start, node.end, node.path, parent, node.hard, tokens)]
+        return [_Unit(node.start, node.end, node.path, parent, node.hard, tokens, label=node.title)]
     out: list[_Unit] = []
     intro_end = node.children[0].start if node.children else node.end
     if trim_span(doc.text, node.start, intro_end)[1] > trim_span(doc.text, node.start, intro_end)[0]:
@@ -131,7 +133,8 @@ def _units(node: _Node, doc: Document, counter: TokenCounter, max_tokens: int, p
             pieces = _split_leaf(doc.text, node.start, intro_end, counter, max_tokens)
             for k, (s, e) in enumerate(pieces, 1):
                 path = node.path + (f"part {k} of {len(pieces)}",) if len(pieces) > 1 else node.path
-                out.append(_Unit(s, e, path, node.path + ("#split",), False, counter.count(s, e)))
+                out.append(_Unit(s, e, path, node.path + ("#split",), False, counter.count(s, e),
+                                 label=path[-1] if len(pieces) > 1 else ""))
     for child in node.children:
         out += _units(child, doc, counter, max_tokens, node.path)
     return out
@@ -143,13 +146,13 @@ def _merge(units: list[_Unit], target_tokens: int) -> list[_Unit]:
         prev = merged[-1] if merged else None
         if (prev is not None and not prev.hard and not u.hard and prev.parent == u.parent
                 and prev.end == u.start and prev.tokens + u.tokens <= target_tokens):
-            first = prev.path[-1].split(" … ")[0] if len(prev.path) > len(prev.parent) else ""
-            last = u.path[-1] if len(u.path) > len(u.parent) else ""
+            first = prev.label.split(" … ")[0]
             if first:
-                path = prev.parent + (f"{first} … {last}" if last and last != first else first,)
+                label = f"{first} … {u.label}" if u.label and u.label != first else first
+                path = prev.path[:-1] + (label,)
             else:  # a node's intro absorbing its first children keeps the node's own path
-                path = prev.path
-            merged[-1] = _Unit(prev.start, u.end, path, prev.parent, False, prev.tokens + u.tokens)
+                label, path = "", prev.path
+            merged[-1] = _Unit(prev.start, u.end, path, prev.parent, False, prev.tokens + u.tokens, label=label)
         else:
             merged.append(u)
     return merged
