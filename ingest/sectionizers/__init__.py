@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ingest.sectionizers.tree import Heading, build_sections
 from ingest.tokens import TokenCounter
-from pipeline.types import Document, DocKind, Section
+from pipeline.types import DocKind, Document, Section
 
 _FILING = re.compile(r"SECURITIES AND EXCHANGE COMMISSION|FORM\s+10-[KQ]|FORM\s+8-K|\bItem\s+7A?\b|ANNUAL REPORT PURSUANT", re.I)
 _CONTRACT = re.compile(r"\bAGREEMENT\b|\bWHEREAS\b|\bhereinafter\b|\bIN WITNESS WHEREOF\b|\bthe parties\b", re.I)

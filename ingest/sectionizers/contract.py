@@ -24,8 +24,7 @@ from ingest.sectionizers.tree import Heading
 from pipeline.types import Document
 
 _WORD_NUMBERS = {w: i for i, w in enumerate(
-    "ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE THIRTEEN FOURTEEN FIFTEEN SIXTEEN "
-    "SEVENTEEN EIGHTEEN NINETEEN TWENTY".split(), 1)}
+    ["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN", "ELEVEN", "TWELVE", "THIRTEEN", "FOURTEEN", "FIFTEEN", "SIXTEEN", "SEVENTEEN", "EIGHTEEN", "NINETEEN", "TWENTY"], 1)}
 _ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
 
 _ARTICLE = re.compile(r"(?P<label>(?:ARTICLE|Article|PART|Part)[ \t]+(?P<num>[IVXLC]{1,7}|\d{1,2}|"
@@ -39,12 +38,11 @@ _RECITALS = re.compile(r"RECITALS|Recitals|W[ \t]*I[ \t]*T[ \t]*N[ \t]*E[ \t]*S[
 _SIGNATURE = re.compile(r"IN WITNESS (?:WHEREOF|THEREOF)|In (?:Witness|witness) (?:Whereof|whereof|Thereof)")
 _CAPS_RUN = re.compile(r"[A-Z][A-Z0-9&'’/\-]*(?![a-z])(?:[ \t,]+(?:[A-Z][A-Z0-9&'’/\-]*(?![a-z])|OF|AND|TO|IN|FOR|ON|OR|THE|A|&))*")
 _TITLE_PHRASE = re.compile(r"[A-Z][^.:;\n]{0,90}?[.:](?=\s|$)")
-_SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with under upon into its non".split())
+_SMALL_WORDS = frozenset(["a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with", "under", "upon", "into", "its", "non"])
 _CAPTION_BEFORE = re.compile(r"(?:^|\s)\d{1,2}(?:\.\d{1,3})*\.?[ \t]+(?:[A-Z][\w'’&\-]*,?[ \t]+|(?:of|and|for|to|in|on|or|the|with)[ \t]+){0,7}"
                              r"[A-Z][\w'’&\-]*$")
 # words that open a clause's first sentence, so end a caption written without a period
-_OPENERS = frozenset("This The Each Neither No All Any In If Either Upon Unless Except Subject Notwithstanding Nothing "
-                     "During Within Such Said Both Where When Without Party Parties Company It We You".split())
+_OPENERS = frozenset(["This", "The", "Each", "Neither", "No", "All", "Any", "In", "If", "Either", "Upon", "Unless", "Except", "Subject", "Notwithstanding", "Nothing", "During", "Within", "Such", "Said", "Both", "Where", "When", "Without", "Party", "Parties", "Company", "It", "We", "You"])
 _TOC_LINE = re.compile(r"(?:\.{3,}|…+|\s{2,}|\t)\s*(?:Page\s+)?\d{1,3}[ \t]*$")
 
 

@@ -27,7 +27,7 @@ def _bad_files(folder: Path) -> dict[str, str]:
 
     (folder / "empty.txt").write_bytes(b"")
     (folder / "binary.txt").write_bytes(bytes(range(256)) * 64)
-    (folder / "latin.txt").write_bytes("Section 1. Term. ".encode() * 10 + b"\x81\x8d\x8f\x90")
+    (folder / "latin.txt").write_bytes(b"Section 1. Term. " * 10 + b"\x81\x8d\x8f\x90")
     (folder / "notes.xyz").write_text("Section 1. Term.")
     (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%garbage")
     writer = PdfWriter()
