@@ -12,8 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from pipeline.config import RetrieveConfig
 from pipeline.index import PassageIndex
 from pipeline.store import SectionStore
@@ -86,7 +84,3 @@ class Retriever:
                         key=lambda sp: -sp.score)
         return Retrieval(sections=selected, passages=tuple(scored))
 
-
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rows of unit vectors: ``a`` [N, D], ``b`` [M, D] → [N, M]."""
-    return a @ b.T
