@@ -43,9 +43,12 @@ def select_evidence(
     path_of = {s.id: s.path for s in sections}
     seen: set[tuple[str, int, int]] = set()
     cands: list[tuple[str, str, int, int, str]] = []
+    texts: dict[str, str] = {}
     for sp in passages[:max_passages]:
         p = sp.passage
-        text = store.document_text(p.doc_id)
+        if p.doc_id not in texts:  # one read per document, not per passage
+            texts[p.doc_id] = store.document_text(p.doc_id)
+        text = texts[p.doc_id]
         for s, e in sentence_spans(text, p.start, p.end, max_chars=MAX_SENTENCE_CHARS):
             if (p.doc_id, s, e) in seen or len(content_words(text[s:e])) < MIN_WORDS:
                 continue

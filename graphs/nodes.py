@@ -92,7 +92,7 @@ class QANodes:
         claims = []
         for (claim, _), evs, (support, reasons) in zip(parsed, groups, results):
             citations = tuple(Citation(doc_id=ev.doc_id, section_id=ev.section_id, start=ev.start, end=ev.end,
-                                       quote=self.store.document_text(ev.doc_id)[ev.start:ev.end]) for ev in evs)
+                                       quote=ev.text) for ev in evs)
             claims.append(ClaimCheck(claim=claim, evidence=tuple(ev.n for ev in evs), citations=citations,
                                      support=support, supported=support >= threshold, reasons=reasons))
         spent = state.timings.get("verify", 0.0) + time.perf_counter() - t0
