@@ -16,7 +16,6 @@ from graphs.verifier import Embed, content_words
 from pipeline.retrieve import ScoredPassage
 from pipeline.store import SectionStore
 from pipeline.text import sentence_spans
-from pipeline.types import ScoredSection
 
 MIN_WORDS = 3
 MAX_SENTENCE_CHARS = 600
@@ -32,7 +31,6 @@ def relevance(question: str, q_vec: np.ndarray, texts: Sequence[str], vecs: np.n
 def select_evidence(
     question: str,
     passages: Sequence[ScoredPassage],
-    sections: Sequence[ScoredSection],
     store: SectionStore,
     embed: Embed,
     *,
@@ -40,7 +38,6 @@ def select_evidence(
     max_sentences: int,
 ) -> list[Evidence]:
     """Up to ``max_sentences`` evidence sentences from the best ``max_passages`` passages, best first."""
-    path_of = {s.id: s.path for s in sections}
     seen: set[tuple[str, int, int]] = set()
     cands: list[tuple[str, str, int, int, str]] = []
     texts: dict[str, str] = {}
@@ -65,6 +62,5 @@ def select_evidence(
         # near-duplicates (overlapping passage windows, repeated boilerplate) add nothing
         if all(float(vecs[1 + i] @ vecs[1 + j]) < 0.95 for j in picked):
             picked.append(int(i))
-    return [Evidence(n=k + 1, doc_id=cands[i][0], section_id=cands[i][1], path=path_of.get(cands[i][1], ()),
-                     start=cands[i][2], end=cands[i][3], text=cands[i][4], score=float(scores[i]))
+    return [Evidence(n=k + 1, doc_id=cands[i][0], section_id=cands[i][1], start=cands[i][2], end=cands[i][3], text=cands[i][4], score=float(scores[i]))
             for k, i in enumerate(picked)]

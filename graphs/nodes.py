@@ -35,7 +35,7 @@ class QANodes:
         t0 = time.perf_counter()
         cfg = self.config.retrieve
         found = self.retriever.retrieve(state.question, state.top_sections, state.doc_ids)
-        evidence = select_evidence(state.question, found.passages, found.sections, self.store, self.embed,
+        evidence = select_evidence(state.question, found.passages, self.store, self.embed,
                                    max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
         # evidence too weakly related to the question is no evidence: the writer then abstains
         evidence = [ev for ev in evidence if ev.score >= cfg.min_evidence_score]

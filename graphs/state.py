@@ -16,7 +16,6 @@ class Evidence:
     n: int
     doc_id: str
     section_id: str
-    path: tuple[str, ...]
     start: int
     end: int
     text: str

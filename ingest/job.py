@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -229,6 +228,3 @@ def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume) -> None:
                 else:
                     queue.append(item)
 
-
-def default_workers() -> int:
-    return max(1, (os.cpu_count() or 1) - 1)

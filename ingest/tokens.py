@@ -48,6 +48,11 @@ class TokenCounter:
         self._starts = np.asarray(starts, dtype=np.int64)
         self.total = len(starts)
 
+    def starts_between(self, start: int, end: int) -> np.ndarray:
+        """Offsets of the tokens that begin inside ``[start, end)``."""
+        lo, hi = np.searchsorted(self._starts, (start, end), side="left")
+        return self._starts[lo:hi]
+
     def count(self, start: int, end: int) -> int:
         """Tokens that begin inside ``[start, end)``."""
         lo, hi = np.searchsorted(self._starts, (start, end), side="left")

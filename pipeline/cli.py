@@ -22,8 +22,7 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not a usage dump
-        print(f"sectionrag: error: {message} (see `sectionrag {self.prog.split()[-1]} --help`)"
-              if " " in self.prog else f"sectionrag: error: {message}", file=sys.stderr)
+        print(f"sectionrag: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 

@@ -108,12 +108,8 @@ def _split_leaf(text: str, start: int, end: int, counter: TokenCounter, max_toke
 
 
 def _cut_by_tokens(start: int, end: int, counter: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
-    starts = counter._starts
-    import numpy as np
-
-    lo, hi = np.searchsorted(starts, (start, end))
-    idx = list(range(int(lo), int(hi), max_tokens))[1:]
-    bounds = [start, *[int(starts[i]) for i in idx], end]
+    starts = counter.starts_between(start, end)
+    bounds = [start, *(int(s) for s in starts[max_tokens::max_tokens]), end]
     return list(zip(bounds[:-1], bounds[1:]))
 
 

@@ -75,11 +75,17 @@ def test_changed_file_replaces_its_document(tmp_path):
         assert p._open_index().size == p._open_store().counts()["passages"]
 
 
-def _contracts(n: int) -> list[Path]:
+def _contract_inputs(tmp_path: Path, n: int) -> tuple[Path, list[Path]]:
+    """A folder holding copies of the first ``n`` CUAD contracts."""
     folder = SHARED_DATA / "cuad" / "contracts"
     if not folder.is_dir():
         pytest.skip(f"shared CUAD data not found at {folder}")
-    return sorted(folder.glob("*.txt"))[:n]
+    files = sorted(folder.glob("*.txt"))[:n]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in files:
+        shutil.copy(f, inputs / f.name)
+    return inputs, files
 
 
 def _store_state(store: Path) -> dict:
@@ -108,11 +114,7 @@ def _ingest_cmd(inputs: Path, store: Path, workers: int) -> list[str]:
 
 
 def test_kill_the_job_and_resume(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    files = _contracts(8)
-    for f in files:
-        shutil.copy(f, inputs / f.name)
+    inputs, files = _contract_inputs(tmp_path, 8)
     store = tmp_path / "store"
     job = subprocess.Popen(_ingest_cmd(inputs, store, 1), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
@@ -142,11 +144,7 @@ def test_kill_the_job_and_resume(tmp_path):
 
 
 def test_a_killed_worker_costs_nothing(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    files = _contracts(6)
-    for f in files:
-        shutil.copy(f, inputs / f.name)
+    inputs, files = _contract_inputs(tmp_path, 6)
     store = tmp_path / "store"
     job = subprocess.Popen(_ingest_cmd(inputs, store, 2), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
