@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.errors import IngestError
@@ -90,13 +90,17 @@ def unit_sha(path: Path) -> str:
 
 def parse_unit(path: str, sha: str, cfg: IngestConfig) -> ParsedFile | FailedFile:
     """Read and sectionize one unit (runs in a worker process)."""
+    from ingest.metadata import with_metadata
     from ingest.readers import read
-    from ingest.sectionizers import sectionize
+    from ingest.sectionizers import detect_kind, sectionize
 
     try:
         docs = read(path, max_bytes=int(cfg.max_file_mb * 2**20))
         out = []
         for doc in docs:
+            if doc.kind == "generic":
+                doc = replace(doc, kind=detect_kind(doc.text))
+            doc = with_metadata(doc)
             sections = sectionize(doc, target_tokens=cfg.target_tokens, max_tokens=cfg.max_tokens)
             out.append((doc, tuple(sections)))
         return ParsedFile(path=path, sha=sha, documents=tuple(out))
