@@ -109,6 +109,9 @@ class SynthesizeConfig:
 class VerifyConfig:
     """The claim checker."""
 
+    enabled: bool = True
+    """False skips the checks: every claim the writer makes is returned as it is (the evaluation's
+    no-verifier ablation; not meant for users)."""
     min_claim_support: float = 0.5
     """A claim whose support score is below this is unsupported."""
     max_revisions: int = 1
