@@ -1,0 +1,110 @@
+"""``sparse_attention``: one signature, several backends.
+
+=============  ======================================================================  =================
+impl           what                                                                     where
+=============  ======================================================================  =================
+``reference``  dense masked softmax, chunked over queries (the oracle)                 any device
+``blocked``    blocked sliding window + global/random parts merged by log-sum-exp      CPU (any device)
+``flex``       FlexAttention with a cached block mask, compiled (``flex_eager``: not)  CPU, CUDA
+``triton``     our block-sparse Triton kernel (window + global + random blocks)        CUDA; CPU under
+                                                                                        TRITON_INTERPRET=1
+``flash``      flash-attn ``window_size`` band + global tokens merged by log-sum-exp   CUDA with flash-attn
+``auto``       the fastest available for the tensors' device                            —
+=============  ======================================================================  =================
+
+An unavailable backend raises ``BackendUnavailable``; nothing falls back silently.
+
+>>> pattern = SparsePattern.longformer(attention_window=512, global_tokens=(0,))
+>>> out = sparse_attention(q, k, v, pattern=pattern, impl="auto")   # q, k, v: [B, H, S, D]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import torch
+
+from kernels.pattern import SparsePattern
+
+IMPLS = ("reference", "blocked", "flex", "flex_eager", "triton", "flash")
+
+
+class BackendUnavailable(RuntimeError):
+    """The asked-for attention backend cannot run here (missing package or device)."""
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def backend_available(impl: str, device: torch.device | str) -> bool:
+    """Whether ``impl`` can run on ``device`` in this environment (without importing heavy modules)."""
+    kind = torch.device(device).type
+    match impl:
+        case "reference" | "blocked":
+            return True
+        case "flex" | "flex_eager":
+            return _has("torch.nn.attention.flex_attention")
+        case "triton":
+            return _has("triton") and (kind == "cuda" or (kind == "cpu" and os.environ.get("TRITON_INTERPRET") == "1"))
+        case "flash":
+            return kind == "cuda" and _has("flash_attn")
+        case _:
+            return False
+
+
+def available_impls(device: torch.device | str) -> list[str]:
+    return [impl for impl in IMPLS if backend_available(impl, device)]
+
+
+def pick_auto(device: torch.device | str) -> str:
+    """The fastest available backend for ``device`` (order measured in docs/benchmarks.md)."""
+    order = ("triton", "flex", "flash", "blocked") if torch.device(device).type == "cuda" else ("blocked",)
+    for impl in order:
+        if backend_available(impl, device):
+            return impl
+    return "reference"
+
+
+def _unavailable(impl: str, device, why: str) -> BackendUnavailable:
+    return BackendUnavailable(f"attention backend {impl!r} is not available on {device}: {why}")
+
+
+def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: SparsePattern,
+                     impl: str = "auto", scale: float | None = None) -> torch.Tensor:
+    """Attention of q over k, v restricted to ``pattern``: q, k, v [B, H, S, D] → [B, H, S, D] in q's dtype.
+
+    ``scale`` defaults to 1/sqrt(D).
+    """
+    if q.dim() != 4 or q.shape != k.shape or k.shape != v.shape:
+        raise ValueError(f"q, k, v must share one [B, H, S, D] shape, got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    device = q.device
+    if impl == "auto":
+        impl = pick_auto(device)
+    match impl:
+        case "reference":
+            from kernels.impl.reference import attention
+        case "blocked":
+            from kernels.impl.blocked import attention
+        case "flex" | "flex_eager":
+            if not backend_available(impl, device):
+                raise _unavailable(impl, device, "this torch has no torch.nn.attention.flex_attention (torch >= 2.5)")
+            from kernels.impl.flex import attention as flex_attention
+
+            def attention(q, k, v, *, pattern, scale):
+                return flex_attention(q, k, v, pattern=pattern, scale=scale, compiled=impl == "flex")
+        case "triton":
+            if not backend_available(impl, device):
+                raise _unavailable(impl, device, "needs the `triton` package and a CUDA device "
+                                   "(or TRITON_INTERPRET=1 to run it on the CPU, slowly)")
+            from kernels.impl.triton_kernel import attention
+        case "flash":
+            if not backend_available(impl, device):
+                raise _unavailable(impl, device, "needs a CUDA device and the `flash-attn` package "
+                                   "(pip install 'sectionrag[gpu]')")
+            from kernels.impl.flash import attention
+        case _:
+            raise ValueError(f"unknown attention backend {impl!r}; choose one of {', '.join(IMPLS)} or auto")
+    return attention(q, k, v, pattern=pattern, scale=scale)

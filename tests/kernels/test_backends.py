@@ -1,0 +1,154 @@
+"""Every backend equals the reference, within a tolerance set from the reference's own low-precision error.
+
+Tolerance: |out - oracle| <= 2 * |reference computed in the inputs' dtype - oracle| + 1e-6, where the oracle is
+the reference in float64. Lengths are not multiples of any block size; global-token sets vary; fp32 and bf16.
+The Triton kernel runs under TRITON_INTERPRET=1 on the CPU, at small sizes, in one child process: Triton reads
+the variable when it is first imported, and other tests may have imported it already.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kernels import BackendUnavailable, SparsePattern, available_impls, pick_auto, sparse_attention
+from kernels.impl.reference import attention as reference
+
+PATTERNS = {
+    "window": SparsePattern(window=13),
+    "window+cls": SparsePattern(window=20, global_tokens=(0,)),
+    "window+3globals": SparsePattern(window=9, global_tokens=(0, 5, 96)),
+    "bigbird": SparsePattern(window=24, global_tokens=(0, 1), random_blocks=2, block_size=16, seed=7),
+    "covers-all": SparsePattern(window=4096, global_tokens=(3,)),
+}
+SHAPES = [(1, 2, 97, 16), (2, 3, 250, 32)]
+DTYPES = [torch.float32, torch.bfloat16]
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+
+def error_and_tolerance(impl: str, shape, pattern: SparsePattern, dtype, seed: int = 0) -> tuple[float, float]:
+    gen = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(*shape, generator=gen).to(dtype) for _ in range(3))
+    oracle = reference(q.double(), k.double(), v.double(), pattern=pattern)
+    low = reference(q, k, v, pattern=pattern, upcast=False)
+    tolerance = 2 * (low.double() - oracle).abs().max().item() + 1e-6
+    out = sparse_attention(q, k, v, pattern=pattern, impl=impl)
+    assert out.dtype == dtype and out.shape == q.shape
+    return (out.double() - oracle).abs().max().item(), tolerance
+
+
+def check_against_reference(impl: str, shape, pattern: SparsePattern, dtype, seed: int = 0) -> None:
+    error, tolerance = error_and_tolerance(impl, shape, pattern, dtype, seed)
+    assert error <= tolerance, f"{impl}: max error {error:.3g} > tolerance {tolerance:.3g}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", PATTERNS)
+def test_blocked_equals_reference(name, shape, dtype):
+    check_against_reference("blocked", shape, PATTERNS[name], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", ["window+3globals", "bigbird"])
+def test_flex_eager_equals_reference(name, dtype):
+    check_against_reference("flex_eager", SHAPES[1], PATTERNS[name], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_flex_compiled_equals_reference(dtype):
+    # one compile per (dtype, bucket, pattern): the general pattern only, by default
+    check_against_reference("flex", SHAPES[1], PATTERNS["bigbird"], dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", PATTERNS)
+def test_flex_compiled_equals_reference_everywhere(name, shape, dtype):
+    check_against_reference("flex", shape, PATTERNS[name], dtype)
+
+
+TRITON_SHAPE = (1, 2, 97, 16)
+
+
+def triton_cases() -> dict[str, list[float]]:
+    """Run in the child (TRITON_INTERPRET=1): "pattern/dtype" → [error, tolerance]."""
+    return {f"{name}/{dtype}": list(error_and_tolerance("triton", TRITON_SHAPE, pattern, dtype))
+            for name, pattern in PATTERNS.items() for dtype in DTYPES}
+
+
+@pytest.fixture(scope="module")
+def interpreted_triton() -> dict[str, list[float]]:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, str(Path(__file__))], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="the triton package is not installed")
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", PATTERNS)
+def test_triton_interpreted_equals_reference(name, dtype, interpreted_triton):
+    error, tolerance = interpreted_triton[f"{name}/{dtype}"]
+    assert error <= tolerance, f"triton: max error {error:.3g} > tolerance {tolerance:.3g}"
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="the triton package is not installed")
+def test_triton_block_table_covers_every_attended_pair():
+    from kernels.impl.triton_kernel import block_table
+    from kernels.mask_ops import dense_mask
+
+    pattern = PATTERNS["bigbird"]
+    length, bm, bn = 250, 32, 16
+    allowed = dense_mask(pattern.mask_mod(length), length, length)
+    blocks, counts = block_table(pattern, length, bm, bn, "cpu")
+    visited = torch.zeros(-(-length // bm), -(-length // bn), dtype=torch.bool)
+    for m in range(visited.shape[0]):
+        visited[m, blocks[m, : counts[m]].long()] = True
+    needed = torch.nn.functional.pad(allowed, (0, visited.shape[1] * bn - length, 0, visited.shape[0] * bm - length))
+    needed = needed.view(visited.shape[0], bm, visited.shape[1], bn).any(dim=3).any(dim=1)
+    assert torch.equal(visited, needed)  # every needed block, and no empty one
+
+
+def test_flex_block_mask_matches_the_dense_mask():
+    from kernels.impl.flex import block_mask, bucket
+    from kernels.mask_ops import dense_mask
+
+    pattern = PATTERNS["bigbird"]
+    length = 250
+    padded = bucket(length)
+    dense = block_mask(pattern, length, padded, "cpu").to_dense()[0, 0].bool()      # [q blocks, kv blocks]
+    mask = dense_mask(pattern.mask_mod(length, padded_length=padded), padded, padded)
+    expected = mask.view(dense.shape[0], padded // dense.shape[0], dense.shape[1], -1).any(3).any(1)
+    assert torch.equal(dense, expected)
+
+
+def test_unknown_and_unavailable_backends_raise(monkeypatch):
+    q = torch.randn(1, 1, 8, 4)
+    pattern = SparsePattern(window=2)
+    with pytest.raises(ValueError, match="unknown attention backend 'nope'"):
+        sparse_attention(q, q, q, pattern=pattern, impl="nope")
+    with pytest.raises(BackendUnavailable, match="flash"):
+        sparse_attention(q, q, q, pattern=pattern, impl="flash")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(BackendUnavailable, match="triton"):
+        sparse_attention(q, q, q, pattern=pattern, impl="triton")
+    with pytest.raises(ValueError, match="share one"):
+        sparse_attention(q, q[:, :, :4], q, pattern=pattern)
+
+
+def test_auto_picks_blocked_on_the_cpu():
+    assert pick_auto("cpu") == "blocked"
+    assert {"reference", "blocked"} <= set(available_impls("cpu"))
+
+
+if __name__ == "__main__":  # the child of ``interpreted_triton``
+    print(json.dumps(triton_cases()))
