@@ -241,12 +241,18 @@ class ChunkBaseline:
         return self._llms[llm]
 
     def answer(self, question: str, k: int, llm: str, doc_ids: Sequence[str] | None = None, *,
-               max_new_tokens: int = 96) -> Answer:
+               max_new_tokens: int = 96, writer=None) -> Answer:
         """The top ``k`` chunks, numbered, straight to the answer writer; its claims are returned unchecked.
 
         Citations are the chunks the writer cites (``[n]``), whole. ``support`` is 1.0 for any answer
-        (nothing is verified, every claim is returned) and 0.0 when the writer abstains.
+        (nothing is verified, every claim is returned) and 0.0 when the writer abstains. ``writer``
+        overrides the backend ``llm`` names with an already loaded ``graphs.llm.ChatModel``.
         """
+        return self.answer_with_chunks(question, k, llm, doc_ids, max_new_tokens=max_new_tokens, writer=writer)[0]
+
+    def answer_with_chunks(self, question: str, k: int, llm: str, doc_ids: Sequence[str] | None = None, *,
+                           max_new_tokens: int = 96, writer=None) -> tuple[Answer, list[Chunk]]:
+        """``answer`` and the chunks the writer was given (what the evaluation judges the answer against)."""
         from graphs import prompts
         from graphs.nodes import ABSTAIN_TEXT
         from graphs.state import Evidence
@@ -257,7 +263,7 @@ class ChunkBaseline:
         evidence = [Evidence(n=i + 1, doc_id=c.doc_id, section_id="", start=c.start, end=c.end, text=c.text,
                              score=c.score) for i, c in enumerate(chunks)]
         t1 = time.perf_counter()
-        model = self._llm(llm)
+        model = writer if writer is not None else self._llm(llm)
         if not evidence:
             draft = prompts.NOT_FOUND
         elif model is None:
@@ -268,12 +274,12 @@ class ChunkBaseline:
         timings = (("retrieve", round(t1 - t0, 4)), ("synthesize", round(t2 - t1, 4)), ("total", round(t2 - t0, 4)))
         claims = split_claims(draft) if prompts.NOT_FOUND not in draft.upper() else []
         if not claims:
-            return Answer(text=ABSTAIN_TEXT, citations=(), abstained=True, support=0.0, timings=timings)
+            return Answer(text=ABSTAIN_TEXT, citations=(), abstained=True, support=0.0, timings=timings), chunks
         by_n = {ev.n: ev for ev in evidence}
         cited = [by_n[n] for _, ns in claims for n in ns if n in by_n]
         citations = tuple(dict.fromkeys(Citation(doc_id=ev.doc_id, section_id="", start=ev.start, end=ev.end,
                                                  quote=ev.text) for ev in cited))
-        return Answer(text=draft.strip(), citations=citations, abstained=False, support=1.0, timings=timings)
+        return Answer(text=draft.strip(), citations=citations, abstained=False, support=1.0, timings=timings), chunks
 
     def _extractive(self, question: str, evidence) -> str:
         """No LLM: the chunks' sentences closest to the question, verbatim, each citing its chunk.

@@ -1,0 +1,416 @@
+"""The evaluation harness: sectionrag against the chunked baseline (and ablations) on real data.
+
+    python -m eval.harness --suite cuad --limit 20 --out runs/cuad --llm extractive --json
+    sectionrag eval --suite all --out runs/all --json                 # the same, through the CLI
+
+For a question-answering suite (cuad, financebench, contractnli, synthea) it loads the items
+(``eval/datasets.py``; ``--limit`` takes a seeded sample across documents), ingests the documents the
+items need into a store of its own (or uses ``--store``), runs every system on every item against
+that one store, embedder and answer writer (``eval/systems.py``), scores each answer
+(``eval/scoring.py``), asks the hallucination judge (``eval/judge.py``) which claims the text the
+system had does not support, and writes ``report.md``, ``report.html`` (PNG plots) and
+``metrics.json`` (``eval/report.py``). The ``faithbench`` suite reports the judge's agreement with
+human labels (``eval/calibrate_judge.py``).
+
+Runs are resumable: each (system, writer, item) result is appended to ``OUT/items.jsonl`` as soon as
+it exists and is not recomputed on a re-run, so a long run can be stopped and continued; the report
+is rebuilt from every result there that belongs to the current sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import platform
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from eval import metrics
+from eval.datasets import QA_SUITES, SEED, SUITES, Item, align_spans, load_suite, sample_items
+from eval.scoring import HEADLINE, QUALITY, score
+
+log = logging.getLogger("eval")
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_SYSTEMS = ("sectionrag", "chunk_baseline", "sectionrag-no-verify", "sectionrag-no-sections")
+ITEMS_FILE = "items.jsonl"
+
+
+def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
+             systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
+             store_root: Path | None = None, judge: str = "local", seed: int = SEED) -> dict:
+    """Runs one suite (or ``all``) and writes its report; returns what ``--json`` prints.
+
+    ``{"suite", "systems": {name: metrics}, "report": "OUT/report.html", ...}``; for ``all`` the
+    ``systems`` entry maps each system to its metrics per suite and ``suites`` holds each suite's result.
+    ``store`` is an existing store holding the suite's documents (nothing is ingested into it);
+    otherwise documents are ingested into ``store_root/<suite>`` (default ``OUT/stores``).
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if suite != "all" and suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)} or all")
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
+    if not data_dir.is_dir():
+        raise ValueError(f"data folder {data_dir} does not exist; pass --data DIR (laid out like ../shared/data)")
+    if store is not None and suite == "all":
+        raise ValueError("--store names one suite's store; with --suite all use --store-root")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_root = Path(store_root) if store_root else out_dir / "stores"
+    names = list(systems or DEFAULT_SYSTEMS)
+    if suite == "all":
+        return _run_all(data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
+                        store_root=store_root, judge=judge, seed=seed)
+    if suite == "faithbench":
+        return _run_faithbench(data_dir, out_dir, limit=limit)
+    return _run_qa(suite, data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
+                   store=Path(store) if store else store_root / suite, ingest=store is None,
+                   staging=store_root / f"{suite}-sources", judge=judge, seed=seed)
+
+
+# -- question answering suites ------------------------------------------------------------------------
+def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm: str, systems: list[str],
+            progress: bool, store: Path, ingest: bool, staging: Path, judge: str, seed: int) -> dict:
+    from eval.report import write_report
+    from eval.systems import make_systems
+    from pipeline import Pipeline
+    from pipeline.store import SectionStore
+
+    t_start = time.perf_counter()
+    ds = load_suite(suite, data_dir)
+    items = sample_items(ds.items, limit, seed)
+    throughput: dict = {}
+    notes = list(ds.notes)
+    if ingest:
+        with Pipeline(store) as p:
+            rep = p.ingest(ds.sources(items, staging), progress=progress)
+        if rep.failed:
+            notes += [f"ingest failed for {f.path}: {f.error}" for f in rep.failed]
+        fresh = rep.documents
+        throughput["ingest"] = {"documents": rep.documents, "pages": rep.pages, "passages": rep.passages,
+                                "seconds": rep.seconds, "skipped": rep.skipped,
+                                "docs_per_s": rep.documents / rep.seconds if fresh and rep.seconds else None,
+                                "pages_per_s": rep.pages / rep.seconds if fresh and rep.seconds else None}
+    st = SectionStore(store)
+    stored = set(st.document_ids())
+    missing = sorted({it.doc_id for it in items} - stored)
+    if missing:
+        notes.append(f"{len(missing)} document(s) not in the store, their items skipped: {', '.join(missing[:5])}")
+        items = [it for it in items if it.doc_id in stored]
+
+    done = _load_records(out_dir / ITEMS_FILE)
+    todo = [(it, name) for it in items for name in systems if _key(name, llm, it.id) not in done]
+    if todo:
+        runners = make_systems(systems, store, llm, progress=progress)
+        if "chunk_baseline" in runners and runners["chunk_baseline"].baseline.build_stats:
+            b = runners["chunk_baseline"].baseline.build_stats
+            throughput["baseline_index"] = {**b, "chunks_per_s": b["embedded"] / b["seconds"] if b["seconds"] else None}
+        the_judge, judge_note = _make_judge(judge)
+        if judge_note:
+            notes.append(judge_note)
+        golds: dict[str, list[tuple[int, int]]] = {}
+        bar = _bar(len(todo), f"{suite} ({llm})", progress)
+        with open(out_dir / ITEMS_FILE, "a") as fh:
+            for it, name in todo:
+                if it.id not in golds:
+                    golds[it.id] = _gold_spans(ds, it, st)
+                rec = _run_one(it, name, llm, runners[name], golds[it.id], the_judge)
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.flush()
+                done[_key(name, llm, it.id)] = rec
+                bar.update(1)
+        bar.close()
+        throughput["embedding"] = _embedding_speed(st, runners)
+        for r in runners.values():
+            r.close()
+    _rejudge(out_dir / ITEMS_FILE, done, [_key(n, llm, it.id) for it in items for n in systems], st, judge, notes)
+    st.close()
+    records = {name: [done[_key(name, llm, it.id)] for it in items if _key(name, llm, it.id) in done]
+               for name in systems}
+    throughput["encoder"] = {"tokens_per_s": None, "note": "the long sparse encoder is not wired into the flow yet"}
+    throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "suite": suite,
+        "systems": {name: aggregate(suite, recs) for name, recs in records.items()},
+        "report": str(out_dir / "report.html"),
+        "metrics": str(out_dir / "metrics.json"),
+        "llm": llm, "judge": judge, "limit": limit, "seed": seed, "items": len(items),
+        "items_total": len(ds.items), "data": str(data_dir), "store": str(store),
+        "headline_metric": HEADLINE[suite], "throughput": throughput, "notes": notes,
+        "seconds": round(time.perf_counter() - t_start, 1), "host": f"{platform.node()} ({os.cpu_count()} CPUs)",
+    }
+    write_report(out_dir, result, records)
+    return result
+
+
+def _key(system: str, llm: str, item_id: str) -> str:
+    return f"{system}|{llm}|{item_id}"
+
+
+def _load_records(path: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    if path.exists():
+        with open(path) as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a killed run: that item is simply run again
+                out[_key(rec["system"], rec["llm"], rec["item"])] = rec
+    return out
+
+
+def _gold_spans(ds, item: Item, store) -> list[tuple[int, int]]:
+    """The item's gold evidence as spans of the stored document."""
+    if item.pages:
+        doc = store.document(item.doc_id)
+        starts = [*doc.page_starts, len(doc.text)]
+        return [(starts[p - 1], starts[p]) for p in item.pages if p < len(starts)]
+    if not item.spans:
+        return []
+    return align_spans(ds.source_text(item.doc_id), store.document_text(item.doc_id), item.spans)
+
+
+def _run_one(item: Item, name: str, llm: str, runner, gold: list[tuple[int, int]], judge) -> dict:
+    rec: dict = {"system": name, "llm": llm, "item": item.id, "suite": item.suite, "doc_id": item.doc_id,
+                 "label": item.label, "impossible": item.impossible}
+    try:
+        run = runner.run(item.question, [item.doc_id])
+    except Exception as exc:  # one failing item must not lose the run; it is counted and shown
+        log.warning("%s on %s failed: %s", name, item.id, exc)
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+        return rec
+    a = run.answer
+    rec.update({
+        "answer": a.text, "abstained": a.abstained, "seconds": round(run.seconds, 4),
+        "timings": {k: round(v, 4) for k, v in a.timings},
+        "citations": [[c.doc_id, c.start, c.end] for c in a.citations],
+        "retrieved": [[s.doc_id, s.start, s.end] for s in run.retrieved],
+        "context": [[s.doc_id, s.start, s.end] for s in run.context],
+        "gold": [list(g) for g in gold],
+        "metrics": score(item, run, gold),
+    })
+    if judge is not None and not a.abstained:
+        try:
+            j = judge.judge(a.text, None, [s.text for s in run.context])
+            rec["judge"] = {"claims": list(j.claims), "unsupported": [bool(u) for u in j.unsupported],
+                            "scores": [round(float(s), 4) for s in j.scores]}
+        except Exception as exc:
+            rec["judge_error"] = f"{type(exc).__name__}: {exc}"
+    return rec
+
+
+def _rejudge(path: Path, done: dict[str, dict], keys: list[str], store, kind: str, notes: list[str]) -> None:
+    """Judges answers recorded while the judge was unavailable (their context is re-read from the store)."""
+    pending = [k for k in keys if k in done and "error" not in done[k] and not done[k]["abstained"]
+               and "judge" not in done[k]]
+    if not pending:
+        return
+    judge, note = _make_judge(kind)
+    if judge is None:
+        if note not in notes:
+            notes.append(note)
+        return
+    texts: dict[str, str] = {}
+    for k in pending:
+        rec = done[k]
+        sources = []
+        for doc_id, s, e in rec["context"]:
+            if doc_id not in texts:
+                texts[doc_id] = store.document_text(doc_id)
+            sources.append(texts[doc_id][s:e])
+        try:
+            j = judge.judge(rec["answer"], None, sources)
+            rec["judge"] = {"claims": list(j.claims), "unsupported": [bool(u) for u in j.unsupported],
+                            "scores": [round(float(x), 4) for x in j.scores]}
+            rec.pop("judge_error", None)
+        except Exception as exc:
+            rec["judge_error"] = f"{type(exc).__name__}: {exc}"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        for rec in done.values():
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _make_judge(kind: str):
+    try:
+        from eval.judge import make_judge
+
+        judge = make_judge(kind)
+        if hasattr(judge, "warm_up"):
+            judge.warm_up()  # a judge without its weights says so once, not once per answer
+        return judge, None
+    except Exception as exc:  # the judge is a separate component; without it the rest is still measured
+        return None, f"hallucination judge unavailable ({type(exc).__name__}: {exc}); hallucination rate not measured"
+
+
+def _embedding_speed(store, runners, n: int = 128) -> dict:
+    """Passages embedded per second by the shared MiniLM (stored passage texts, batch as configured)."""
+    passages = list(store.passages_by_rowid(range(1, n + 1)).values())
+    runner = next((r for r in runners.values() if hasattr(r, "pipeline")), None)
+    if not passages or runner is None:
+        return {"passages_per_s": None}
+    emb = runner.pipeline.embedder
+    emb.encode([passages[0].text])  # warm
+    t0 = time.perf_counter()
+    emb.encode([p.text for p in passages])
+    dt = time.perf_counter() - t0
+    return {"passages": len(passages), "seconds": round(dt, 3), "passages_per_s": len(passages) / dt}
+
+
+# -- aggregation --------------------------------------------------------------------------------------
+def aggregate(suite: str, records: list[dict]) -> dict:
+    """One system's metrics on one suite: means with bootstrap 95% CIs over items."""
+    ok = [r for r in records if "error" not in r]
+    m = lambda key: metrics.mean_ci(r["metrics"].get(key) for r in ok)  # noqa: E731
+    judged = [r for r in ok if "judge" in r]
+    claims = [len(r["judge"]["claims"]) for r in judged]
+    unsupported = [sum(r["judge"]["unsupported"]) for r in judged]
+    per_answer = [u / c for u, c in zip(unsupported, claims) if c]
+    out = {
+        "items": len(records), "errors": len(records) - len(ok),
+        "answered": sum(not r["abstained"] for r in ok), "abstained": sum(r["abstained"] for r in ok),
+        "quality": {k: m(k) for k in QUALITY[suite]},
+        "headline": {"metric": HEADLINE[suite], **m(HEADLINE[suite])},
+        "hallucination_rate": metrics.ratio_ci(unsupported, claims),
+        "hallucination_rate_per_answer": metrics.mean_ci(per_answer),
+        "judged_answers": len(judged),
+        "retrieval": {"recall_at_k": m("retrieval_hit"), "evidence_coverage": m("evidence_coverage"),
+                      "context_coverage": m("context_coverage"), "context_chars": m("context_chars")},
+        "citations": {"precision": m("citation_precision"), "recall": m("citation_recall")},
+        "abstention": metrics.precision_recall([r["abstained"] for r in ok], [r["impossible"] for r in ok]),
+        "latency_s": {**metrics.percentiles(r["seconds"] for r in ok),
+                      "mean": sum(r["seconds"] for r in ok) / len(ok) if ok else None},
+    }
+    if suite == "contractnli":
+        labels = [(r["label"], r["metrics"]["predicted_label"]) for r in ok]
+        out["confusion"] = {g: {p: sum(1 for a, b in labels if a == g and b == p)
+                                for p in ("Entailment", "Contradiction", "NotMentioned")}
+                            for g in ("Entailment", "Contradiction", "NotMentioned")}
+    return out
+
+
+# -- faithbench and all ---------------------------------------------------------------------------------
+def _run_faithbench(data_dir: Path, out_dir: Path, *, limit: int | None) -> dict:
+    from eval.report import write_report
+
+    t0 = time.perf_counter()
+    try:
+        from eval.calibrate_judge import calibrate
+
+        calib = calibrate(data_dir, limit=limit)
+        note = []
+    except Exception as exc:
+        calib, note = None, [f"judge calibration unavailable ({type(exc).__name__}: {exc})"]
+    result = {"suite": "faithbench", "systems": {}, "judge_agreement": calib, "report": str(out_dir / "report.html"),
+              "metrics": str(out_dir / "metrics.json"), "limit": limit, "data": str(data_dir), "notes": note,
+              "seconds": round(time.perf_counter() - t0, 1)}
+    write_report(out_dir, result, {})
+    return result
+
+
+def _run_all(data_dir: Path, out_dir: Path, **kw) -> dict:
+    from eval.report import write_summary
+
+    t0 = time.perf_counter()
+    results = {}
+    for suite in (*QA_SUITES, "faithbench"):
+        sub = out_dir / suite
+        if suite == "faithbench":
+            results[suite] = _run_faithbench(data_dir, sub, limit=kw["limit"])
+        else:
+            results[suite] = _run_qa(suite, data_dir, sub, limit=kw["limit"], llm=kw["llm"], systems=kw["systems"],
+                                     progress=kw["progress"], store=kw["store_root"] / suite, ingest=True,
+                                     staging=kw["store_root"] / f"{suite}-sources", judge=kw["judge"], seed=kw["seed"])
+    systems: dict[str, dict] = {}
+    for suite, res in results.items():
+        for name, met in res["systems"].items():
+            systems.setdefault(name, {})[suite] = met
+    result = {"suite": "all", "systems": systems, "suites": results, "report": str(out_dir / "report.html"),
+              "metrics": str(out_dir / "metrics.json"), "llm": kw["llm"], "limit": kw["limit"],
+              "seconds": round(time.perf_counter() - t0, 1)}
+    write_summary(out_dir, result)
+    return result
+
+
+# -- command line ---------------------------------------------------------------------------------------
+class _Bar:
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.tq = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.tq = tqdm(total=total, desc=desc, unit="answer", file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        if self.tq:
+            self.tq.update(n)
+
+    def close(self) -> None:
+        if self.tq:
+            self.tq.close()
+
+
+def _bar(total: int, desc: str, enabled: bool) -> _Bar:
+    return _Bar(total, desc, enabled)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.harness", description=__doc__.splitlines()[0])
+    p.add_argument("--suite", required=True, choices=[*SUITES, "all"])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="datasets folder laid out like ../shared/data")
+    p.add_argument("--limit", type=int, help="a seeded sample of N items per suite (default: every item)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (report.md, report.html, metrics.json, items.jsonl)")
+    p.add_argument("--llm", choices=["local", "openai", "extractive"], default="local", help="answer writer for every system")
+    p.add_argument("--systems", help=f"comma-separated (default {','.join(DEFAULT_SYSTEMS)})")
+    p.add_argument("--store", type=Path, help="an existing store holding the suite's documents (not ingested into)")
+    p.add_argument("--store-root", type=Path, help="where the harness ingests its own stores (default OUT/stores)")
+    p.add_argument("--judge", default="local", choices=["local", "openai"], help="hallucination judge")
+    p.add_argument("--seed", type=int, default=SEED, help="sampling seed for --limit")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    out = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
+                              systems=args.systems.split(",") if args.systems else None,
+                              progress=not args.no_progress, store=args.store, store_root=args.store_root,
+                              judge=args.judge, seed=args.seed)
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"eval: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"eval: interrupted; results so far are in {args.out / ITEMS_FILE}, re-run to continue", file=sys.stderr)
+        return 130
+    if args.json:
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    else:
+        out.write(_headline_text(result) + f"\nreport: {result['report']}\n")
+    return 0
+
+
+def _headline_text(result: dict) -> str:
+    from eval.report import headline_rows
+
+    return "\n".join("\t".join(str(c) for c in row) for row in headline_rows(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Scoring one system's run on one item: the suite's answer-quality metrics, retrieval and citations.
+
+``score(item, run, gold)`` returns a flat ``{metric: float | None}``; ``gold`` is the item's evidence as
+spans of the *stored* document (aligned by the harness). Quality metrics per suite:
+
+* cuad: ``clause_f1`` — token F1 of the answer against the gold clause text (all of the category's
+  gold spans joined), on answerable items; ``span_f1`` — character-overlap F1 of the cited spans
+  against the gold spans; ``abstain_correct`` on every item.
+* financebench: ``numeric_match`` (a number of the answer equals the gold answer's within 1%, when the
+  gold answer has a number) and ``token_f1``; the evidence page hit is ``retrieval_hit``.
+* contractnli: ``label_correct`` (Entailment / Contradiction / NotMentioned decided from the answer).
+* synthea: ``fact_match`` — the gold date is in the answer, or the share of gold names it mentions.
+"""
+
+from __future__ import annotations
+
+import re
+
+from eval import metrics
+from eval.datasets import Item
+from eval.systems import Run
+
+_NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|shan't|isn't|aren't|"
+                       r"doesn't|don't|prohibited|unless)\b", re.IGNORECASE)
+
+HEADLINE = {"cuad": "clause_f1", "financebench": "numeric_match", "contractnli": "label_correct",
+            "synthea": "fact_match"}
+QUALITY = {"cuad": ("clause_f1", "span_f1", "abstain_correct"),
+           "financebench": ("numeric_match", "token_f1"),
+           "contractnli": ("label_correct",),
+           "synthea": ("fact_match",)}
+
+
+def nli_label(answer_text: str, abstained: bool, hypothesis: str) -> str:
+    """NotMentioned if the system abstained; Contradiction if the answer's negation differs from the
+    hypothesis's (one states a prohibition the other does not); Entailment otherwise."""
+    if abstained:
+        return "NotMentioned"
+    if bool(_NEGATION.search(answer_text)) != bool(_NEGATION.search(hypothesis)):
+        return "Contradiction"
+    return "Entailment"
+
+
+def score(item: Item, run: Run, gold: list[tuple[int, int]]) -> dict:
+    a = run.answer
+    text = "" if a.abstained else a.text
+    same_doc = lambda spans: [(s.start, s.end) for s in spans if s.doc_id == item.doc_id]  # noqa: E731
+    cites = [(c.start, c.end) for c in a.citations if c.doc_id == item.doc_id]
+    out: dict = {
+        "retrieval_hit": metrics.hit(gold, same_doc(run.retrieved)),
+        "evidence_coverage": metrics.coverage(gold, same_doc(run.retrieved)),
+        "context_coverage": metrics.coverage(gold, same_doc(run.context)),
+        "context_chars": float(sum(s.end - s.start for s in run.context)),
+        "citation_precision": None if a.abstained else metrics.citation_precision(cites, gold),
+        "citation_recall": None if item.impossible else metrics.citation_recall(cites, gold),
+    }
+    match item.suite:
+        case "cuad":
+            out["clause_f1"] = None if item.impossible else metrics.token_f1(text, " ".join(item.answers))
+            out["span_f1"] = None if item.impossible else metrics.span_f1(cites, gold) if cites else 0.0
+            out["abstain_correct"] = float(a.abstained == item.impossible)
+        case "financebench":
+            out["numeric_match"] = metrics.numeric_match(text, item.answers[0])
+            out["token_f1"] = metrics.token_f1(text, item.answers[0])
+        case "contractnli":
+            label = nli_label(text, a.abstained, item.answers[0])
+            out["predicted_label"] = label
+            out["label_correct"] = float(label == item.label)
+        case "synthea":
+            if item.label in ("medications", "allergies"):
+                out["fact_match"] = metrics.name_recall(text, item.answers)
+            else:
+                out["fact_match"] = metrics.date_match(text, item.answers[0])
+    return out

@@ -1,0 +1,151 @@
+"""The systems the harness compares, side by side on one store, one embedder and one answer writer.
+
+* ``sectionrag`` — the pipeline as configured (``PipelineConfig()`` defaults);
+* ``chunk_baseline`` — top-k 512-token chunks straight to the same writer (``eval/baseline.py``);
+* one ablation row per stage that can be switched off, each the pipeline with that one stage off:
+  ``sectionrag-no-verify`` (``verify.enabled = False``), ``sectionrag-no-sections`` (no section
+  selection: every section a retrieved passage belongs to is kept, so the writer's evidence comes from
+  the best passages store-wide), and — when the configuration has the switch — ``sectionrag-no-xref``
+  (``retrieve.expand_references = False``) and ``sectionrag-no-digest`` (``summarize.enabled = False``).
+
+Each run returns the answer together with what retrieval selected and what the writer was given,
+because the hallucination judge grades claims against the text the system actually had.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import PipelineConfig
+from pipeline.types import Answer
+
+BASELINE_K = 5
+"""Chunks handed to the writer by the baseline (5 × 512 tokens ≈ the pipeline's evidence budget and more)."""
+
+# name → (stage, field, value) switched off relative to the default configuration
+ABLATIONS: dict[str, tuple[str, str, object]] = {
+    "sectionrag-no-verify": ("verify", "enabled", False),
+    "sectionrag-no-sections": ("retrieve", "top_sections", 1_000_000),
+    "sectionrag-no-xref": ("retrieve", "expand_references", False),
+    "sectionrag-no-digest": ("summarize", "enabled", False),
+}
+
+
+def _has_field(cfg: PipelineConfig, stage: str, name: str) -> bool:
+    return hasattr(cfg, stage) and name in {f.name for f in dataclasses.fields(getattr(cfg, stage))}
+
+
+def available_systems(base: PipelineConfig | None = None) -> list[str]:
+    """Every system this checkout can run (ablations only for switches the configuration has)."""
+    base = base or PipelineConfig()
+    return ["sectionrag", "chunk_baseline", *(n for n, (st, f, _) in ABLATIONS.items() if _has_field(base, st, f))]
+
+
+def system_config(name: str, base: PipelineConfig) -> PipelineConfig:
+    if name == "sectionrag":
+        return base
+    stage, fld, value = ABLATIONS[name]
+    changes: dict = {fld: value}
+    if name == "sectionrag-no-sections" and _has_field(base, "retrieve", "token_budget"):
+        changes["token_budget"] = 1_000_000_000
+    return base.replace(**{stage: changes})
+
+
+@dataclass(frozen=True)
+class Span:
+    doc_id: str
+    start: int
+    end: int
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One question answered by one system."""
+
+    answer: Answer
+    retrieved: tuple[Span, ...]
+    """What retrieval selected (sections for sectionrag, chunks for the baseline), best first."""
+    context: tuple[Span, ...]
+    """What the answer writer was given, with its text (evidence sentences, or chunks)."""
+    seconds: float
+
+
+class PipelineSystem:
+    """The sectionrag flow with one configuration, run through its LangGraph graph so the evidence shows."""
+
+    def __init__(self, name: str, store: Path, config: PipelineConfig, embedder, writer) -> None:
+        from pipeline import Pipeline
+
+        self.name = name
+        self.pipeline = Pipeline(store, config)
+        self.pipeline.embedder = embedder  # one MiniLM for every system
+        self.writer = writer
+        self.config = config
+
+    def run(self, question: str, doc_ids: Sequence[str] | None) -> Run:
+        from graphs.graph import build_graph
+        from graphs.nodes import QANodes
+
+        p = self.pipeline
+        t0 = time.perf_counter()
+        # the same objects Pipeline.ask wires together, but the final state is kept (for the evidence)
+        nodes = QANodes(store=p._open_store(), retriever=p._retriever(), embed=p.embedder.encode, llm=self.writer,
+                        config=self.config)
+        state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
+                                           "top_sections": None})
+        seconds = time.perf_counter() - t0
+        answer: Answer = state["answer"]
+        retrieved = tuple(Span(s.doc_id, s.start, s.end) for s in answer.sections)
+        context = tuple(Span(ev.doc_id, ev.start, ev.end, ev.text) for ev in state.get("evidence", []))
+        return Run(answer=answer, retrieved=retrieved, context=context, seconds=seconds)
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+class BaselineSystem:
+    name = "chunk_baseline"
+
+    def __init__(self, store: Path, embedder, llm: str, writer, k: int = BASELINE_K, progress: bool = False) -> None:
+        from encoders.embedder import Embedder
+        from eval.baseline import ChunkBaseline
+
+        # its own MiniLM instance: the baseline raises max_seq_length to 512, the pipeline's stays as configured
+        self.baseline = ChunkBaseline.open(store, embedder=Embedder(embedder.model_path), progress=progress)
+        self.llm, self.writer, self.k = llm, writer, k
+
+    def run(self, question: str, doc_ids: Sequence[str] | None) -> Run:
+        t0 = time.perf_counter()
+        answer, chunks = self.baseline.answer_with_chunks(question, self.k, self.llm, doc_ids, writer=self.writer)
+        spans = tuple(Span(c.doc_id, c.start, c.end, c.text) for c in chunks)
+        return Run(answer=answer, retrieved=spans, context=spans, seconds=time.perf_counter() - t0)
+
+    def close(self) -> None:
+        self.baseline.store.close()
+
+
+def make_systems(names: Sequence[str], store: Path, llm: str, *, base: PipelineConfig | None = None,
+                 progress: bool = False) -> dict[str, PipelineSystem | BaselineSystem]:
+    """The named systems over ``store``, sharing one embedder and one loaded answer writer."""
+    from encoders.embedder import Embedder
+    from graphs.llm import make_llm
+
+    base = (base or PipelineConfig()).replace(synthesize={"llm": llm})
+    known = available_systems(base)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown system(s) {', '.join(unknown)}; this checkout has {', '.join(known)}")
+    embedder = Embedder(base.index.embedder or None, batch_size=base.index.embed_batch)
+    writer = make_llm(base.synthesize)
+    out: dict[str, PipelineSystem | BaselineSystem] = {}
+    for name in names:
+        if name == "chunk_baseline":
+            out[name] = BaselineSystem(store, embedder, llm, writer, progress=progress)
+        else:
+            out[name] = PipelineSystem(name, store, system_config(name, base), embedder, writer)
+    return out
