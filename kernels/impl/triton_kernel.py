@@ -3,8 +3,12 @@
 The host turns the pattern into a block table (for each query block, the key blocks that hold at least one
 attended key; cached per pattern and length). Each program takes one query block of one (batch, head), walks
 its key blocks with an online softmax in float32, and applies the exact element mask in registers: band
-|i - j| <= w, global query or key, random-block lookup, key inside the sequence. Blocks that the pattern leaves
-empty are never loaded, so work and memory grow linearly with length for a fixed window.
+|i - j| <= w, global key, random-block lookup, key inside the sequence. Blocks that the pattern leaves empty are
+never loaded, so work and memory grow linearly with length for a fixed window.
+
+The few rows of global *queries* attend every key; inside the kernel they would make one program walk all S/BN
+key blocks while the others walk a handful (a straggler that doubles the run time at 128k), so they are
+computed after the kernel by one dense SDPA call over [G, S] and overwrite those rows.
 
 Runs on CUDA; on the CPU only under ``TRITON_INTERPRET=1`` (slowly, for the tests).
 """
@@ -41,8 +45,6 @@ def _sparse_attention_fwd(
     d_ok = offs_d < D
     q = tl.load(Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs + offs_d[None, :],
                 mask=row_ok[:, None] & d_ok[None, :], other=0.0)
-    if HAS_GLOBAL:
-        q_global = tl.load(IS_GLOBAL + offs_m, mask=row_ok, other=0) != 0
 
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
@@ -65,7 +67,7 @@ def _sparse_attention_fwd(
         allowed = (diff <= window) & (diff >= -window)
         if HAS_GLOBAL:
             k_global = tl.load(IS_GLOBAL + offs_n, mask=col_ok, other=0) != 0
-            allowed = allowed | q_global[:, None] | k_global[None, :]
+            allowed = allowed | k_global[None, :]
         if HAS_RAND:
             r_ptr = RAND + (offs_m[:, None] // RAND_BS) * rand_blocks + offs_n[None, :] // RAND_BS
             allowed = allowed | (tl.load(r_ptr, mask=row_ok[:, None] & col_ok[None, :], other=0) != 0)
@@ -102,18 +104,19 @@ def _overlap(n_a: int, size_a: int, n_b: int, size_b: int, length: int, device) 
 @functools.lru_cache(maxsize=32)
 def block_table(pattern: SparsePattern, length: int, block_m: int, block_n: int,
                 device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(kv_blocks [nqb, max] int32, counts [nqb] int32): per query block, the key blocks it must visit."""
+    """(kv_blocks [nqb, max] int32, counts [nqb] int32): per query block, the key blocks it must visit.
+
+    Global queries' rows are not in the table (see the module docstring); everything else the pattern attends is.
+    """
     nqb, nkb = -(-length // block_m), -(-length // block_n)
     q_lo = torch.arange(nqb, device=device) * block_m
     q_hi = torch.clamp(q_lo + block_m, max=length) - 1
     k_lo = torch.arange(nkb, device=device) * block_n
     k_hi = torch.clamp(k_lo + block_n, max=length) - 1
     visit = (k_lo[None, :] <= q_hi[:, None] + pattern.window) & (k_hi[None, :] >= q_lo[:, None] - pattern.window)
-    if pattern.global_tokens:
+    if pattern.global_tokens:  # global keys; the global queries' rows are computed outside the kernel
         g = torch.tensor(pattern.global_tokens, device=device)
-        q_has = ((g[None, :] >= q_lo[:, None]) & (g[None, :] <= q_hi[:, None])).any(1)
-        k_has = ((g[None, :] >= k_lo[:, None]) & (g[None, :] <= k_hi[:, None])).any(1)
-        visit |= q_has[:, None] | k_has[None, :]
+        visit |= ((g[None, :] >= k_lo[:, None]) & (g[None, :] <= k_hi[:, None])).any(1)[None, :]
     table = pattern.random_table(length, device)
     if table is not None:
         nrb, bs = table.shape[0], pattern.block_size
@@ -154,4 +157,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: Spa
         DOT_F32=q.dtype == torch.float32 or not on_gpu, BLOCK_M=block_m, BLOCK_N=block_n,
         BLOCK_D=max(16, triton.next_power_of_2(D)), num_warps=num_warps, num_stages=num_stages,
     )
+    if pattern.global_tokens:
+        index = torch.tensor(pattern.global_tokens, device=q.device)
+        out[:, :, index] = torch.nn.functional.scaled_dot_product_attention(q[:, :, index], k, v, scale=scale)
     return out
