@@ -1,0 +1,263 @@
+"""``sectionrag bench encoder``: our long encoder on every available attention backend against its peers.
+
+Peers, same size as all-MiniLM-L6-v2 (6 layers, 384 hidden, 12 heads), random weights (timing only):
+HF ``LongformerModel`` (attention_window=512, token 0 global), HF ``BigBirdModel`` (block_sparse, 64-token blocks,
+3 random blocks) and dense ``BertModel`` with SDPA. Ours: ``LongEncoderModel`` on the MiniLM weights, window 256
+each side (= attention_window 512), token 0 global.
+
+Each (impl, length) row runs in a fresh child process so rows cannot contaminate each other: one warm-up
+forward (for compiled FlexAttention this is the compile, reported as ``compile_s``), then ``repeats`` timed
+forwards (median ``ms``). ``peak_mb`` is the memory the timed forwards add on top of the loaded model and input:
+on the CPU the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the resident set before
+them; on CUDA ``max_memory_allocated`` minus the allocated bytes before them.
+
+    python -m encoders.bench --lengths 1024,4096,16384 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+OURS = ("blocked", "flex", "flex_eager", "triton", "flash")
+PEERS = ("hf_longformer", "hf_bigbird", "hf_bert_sdpa")
+DENSE_EAGER_LIMIT = 8192  # eager FlexAttention forms S x S scores per head: 16k would need > 12 GB
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def default_impls(device: str) -> list[str]:
+    """Our backends available on ``device``, then the peers."""
+    from kernels import backend_available
+
+    ours = [impl for impl in OURS if backend_available(impl, device)]
+    if device == "cpu":  # the Triton interpreter is a correctness tool, not a benchmark
+        ours = [impl for impl in ours if impl != "triton"]
+    return [f"sectionrag_{impl}" for impl in ours] + list(PEERS)
+
+
+def bench_encoder(lengths: list[int], device: str = "cpu", impls: list[str] | None = None, repeats: int = 3,
+                  progress: bool = True, timeout_s: float = 1800.0, threads: int | None = None) -> dict:
+    """Time the encoders at each length: {"device", "rows": [{"impl", "length", "ms", "tokens_per_s",
+    "peak_mb", ...}], "skipped": [{"impl", "length", "reason"}], ...}.
+
+    ``impls`` names rows as in ``default_impls`` (``sectionrag_<backend>`` or a peer); ``threads`` sets
+    torch's CPU threads in every child (default: torch's own choice); progress goes to stderr.
+    """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu or cuda, got {device!r}")
+    if not lengths or any(n < 16 for n in lengths):
+        raise ValueError("lengths must be a non-empty list of token counts >= 16")
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    impls = impls or default_impls(device)
+    unknown = [i for i in impls if i not in PEERS and i.removeprefix("sectionrag_") not in OURS]
+    if unknown:
+        raise ValueError(f"unknown encoder impl(s) {unknown}; choose from {default_impls(device)}")
+    rows, skipped = [], []
+    for length in lengths:
+        for impl in impls:
+            if impl == "sectionrag_flex_eager" and device == "cpu" and length > DENSE_EAGER_LIMIT:
+                skipped.append({"impl": impl, "length": length,
+                                "reason": f"eager FlexAttention on the CPU forms dense S x S scores (> {DENSE_EAGER_LIMIT} tokens)"})
+                continue
+            _log(progress, f"bench encoder: {impl} at {length} tokens on {device} ...")
+            spec = {"impl": impl, "length": length, "device": device, "repeats": repeats, "threads": threads}
+            try:
+                done = subprocess.run([sys.executable, "-m", "encoders.bench", "--child", json.dumps(spec)],
+                                      capture_output=True, text=True, timeout=timeout_s, env=os.environ.copy())
+            except subprocess.TimeoutExpired:
+                skipped.append({"impl": impl, "length": length, "reason": f"timed out after {timeout_s:.0f} s"})
+                continue
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode != 0 or not lines:
+                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                skipped.append({"impl": impl, "length": length, "reason": f"exit {done.returncode}: {tail[:300]}"})
+                _log(progress, f"  skipped: {skipped[-1]['reason']}")
+                continue
+            row = json.loads(lines[-1])
+            rows.append(row)
+            _log(progress, f"  {row['ms']:.1f} ms, {row['tokens_per_s']:.0f} tokens/s, peak {row['peak_mb']:.0f} MB")
+    _add_ratios(rows)
+    return {"device": _device_name(device), "rows": rows, "skipped": skipped,
+            "config": {"layers": 6, "hidden": 384, "heads": 12, "attention_window": 512, "global_tokens": 1,
+                       "batch": 1, "dtype": "float32" if device == "cpu" else "bfloat16", "repeats": repeats,
+                       "threads": threads or _threads()}}
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _device_name(device: str) -> str:
+    import platform
+
+    import torch
+
+    if device == "cuda":
+        return f"cuda: {torch.cuda.get_device_name()}"
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def _add_ratios(rows: list[dict]) -> None:
+    for peer, key in (("hf_longformer", "ratio_vs_hf_longformer"), ("hf_bert_sdpa", "ratio_vs_bert_sdpa")):
+        base = {row["length"]: row["tokens_per_s"] for row in rows if row["impl"] == peer}
+        for row in rows:
+            if row["length"] in base:
+                row[key] = round(row["tokens_per_s"] / base[row["length"]], 3)
+
+
+# --- the child: one row -------------------------------------------------------------------------------------
+
+
+def _build(impl: str, length: int, device: str):
+    """(model, forward()) for one row; models are built in eval mode with the row's dtype."""
+    import torch
+
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 20000, (1, length), device=device)
+    common = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+    if impl.startswith("sectionrag_"):
+        from encoders.embedder import default_model_path
+        from encoders.long_model import LongEncoderModel
+
+        model = LongEncoderModel.from_pretrained(default_model_path(), window=256, max_positions=max(length, 512),
+                                                 impl=impl.removeprefix("sectionrag_"))
+        model = model.to(device=device, dtype=dtype)
+        return lambda: model(ids, global_tokens=(0,))
+    if impl == "hf_longformer":
+        from transformers import LongformerConfig, LongformerModel
+
+        padded = -(-length // 512) * 512
+        model = LongformerModel(LongformerConfig(attention_window=512, max_position_embeddings=padded + 2, **common))
+        model = model.eval().to(device=device, dtype=dtype)
+        glob = torch.zeros_like(ids)
+        glob[:, 0] = 1
+        return lambda: model(input_ids=ids, global_attention_mask=glob).last_hidden_state
+    if impl == "hf_bigbird":
+        from transformers import BigBirdConfig, BigBirdModel
+
+        model = BigBirdModel(BigBirdConfig(attention_type="block_sparse", block_size=64, num_random_blocks=3,
+                                           max_position_embeddings=max(length, 512), **common))
+        model = model.eval().to(device=device, dtype=dtype)
+        return lambda: model(input_ids=ids).last_hidden_state
+    if impl == "hf_bert_sdpa":
+        from transformers import BertConfig, BertModel
+
+        model = BertModel(BertConfig(max_position_embeddings=max(length, 512), attn_implementation="sdpa", **common))
+        model = model.eval().to(device=device, dtype=dtype)
+        return lambda: model(input_ids=ids).last_hidden_state
+    raise ValueError(f"unknown encoder impl {impl!r}")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _hwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _reset_hwm() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak resident set size (Linux >= 4.0)
+
+
+def _child(spec: dict) -> dict:
+    import gc
+
+    import torch
+
+    impl, length, device, repeats = spec["impl"], spec["length"], spec["device"], spec["repeats"]
+    cuda = device == "cuda"
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    load_before = os.getloadavg()[0]
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    with torch.inference_mode():
+        forward = _build(impl, length, device)
+        start = time.perf_counter()
+        forward()
+        sync()
+        warmup_s = time.perf_counter() - start
+        gc.collect()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated() / 2**20
+        else:
+            _reset_hwm()
+            base = _rss_mb()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            out = forward()
+            sync()
+            times.append(time.perf_counter() - start)
+            del out
+        peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _hwm_mb()
+    ms = statistics.median(times) * 1000
+    row = {"impl": impl, "length": length, "ms": round(ms, 2), "tokens_per_s": round(length / ms * 1000, 1),
+           "peak_mb": round(peak - base, 1), "process_peak_mb": round(peak, 1), "warmup_s": round(warmup_s, 2),
+           "times_ms": [round(t * 1000, 1) for t in times], "min_ms": round(min(times) * 1000, 2),
+           # the machine is shared: the 1-minute load average before and after the row says how much
+           "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+    if impl in ("sectionrag_flex", "sectionrag_flex_eager"):
+        row["compiled"] = impl == "sectionrag_flex"
+        if row["compiled"]:
+            row["compile_s"] = round(max(0.0, warmup_s - ms / 1000), 2)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m encoders.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="1024,4096,16384", help="comma-separated token counts")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--impls", default=None, help="comma-separated rows (default: all available)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per row")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(json.loads(args.child))), flush=True)
+        return 0
+    try:
+        lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
+        impls = [x.strip() for x in args.impls.split(",")] if args.impls else None
+        result = bench_encoder(lengths, device=args.device, impls=impls, repeats=args.repeats,
+                               threads=args.threads)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for row in result["rows"]:
+            extra = "".join(f"  {k}={row[k]}" for k in ("ratio_vs_hf_longformer", "ratio_vs_bert_sdpa") if k in row)
+            print(f"{row['impl']:>24} {row['length']:>6} {row['ms']:>10.1f} ms {row['tokens_per_s']:>10.0f} tok/s "
+                  f"{row['peak_mb']:>8.0f} MB{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
