@@ -7,9 +7,11 @@ each side (= attention_window 512), token 0 global.
 
 Each (impl, length) row runs in a fresh child process so rows cannot contaminate each other: one warm-up
 forward (for compiled FlexAttention this is the compile, reported as ``compile_s``), then ``repeats`` timed
-forwards (median ``ms``). ``peak_mb`` is the memory the timed forwards add on top of the loaded model and input:
-on the CPU the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the resident set before
-them; on CUDA ``max_memory_allocated`` minus the allocated bytes before them.
+forwards (median ``ms``; fewer when one forward takes over 40 s, so that a row times for about 2 minutes).
+``peak_mb`` is the memory the timed forwards add on top of the loaded model, input and warm caches: on the CPU
+the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the resident set before them, with
+glibc's mmap threshold fixed at 128 KiB so that freed tensors leave the resident set; on CUDA
+``max_memory_allocated`` minus the allocated bytes before them.
 
     python -m encoders.bench --lengths 1024,4096,16384 --json
 """
@@ -71,9 +73,13 @@ def bench_encoder(lengths: list[int], device: str = "cpu", impls: list[str] | No
                 continue
             _log(progress, f"bench encoder: {impl} at {length} tokens on {device} ...")
             spec = {"impl": impl, "length": length, "device": device, "repeats": repeats, "threads": threads}
+            # glibc keeps freed small-to-32 MB blocks in its heap, so a row's resident set would depend on how
+            # its tensors happen to be sized; a fixed mmap threshold returns every large block on free, and the
+            # peak resident set then tracks live memory alike for every row
+            env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
             try:
                 done = subprocess.run([sys.executable, "-m", "encoders.bench", "--child", json.dumps(spec)],
-                                      capture_output=True, text=True, timeout=timeout_s, env=os.environ.copy())
+                                      capture_output=True, text=True, timeout=timeout_s, env=env)
             except subprocess.TimeoutExpired:
                 skipped.append({"impl": impl, "length": length, "reason": f"timed out after {timeout_s:.0f} s"})
                 continue
@@ -207,6 +213,14 @@ def _child(spec: dict) -> dict:
         else:
             _reset_hwm()
             base = _rss_mb()
+        steady_s = warmup_s
+        if impl == "sectionrag_flex":  # the warm-up was mostly the compile: time one compiled forward
+            start = time.perf_counter()
+            forward()
+            sync()
+            steady_s = time.perf_counter() - start
+        # slow rows (dense peers at 16k, eager FlexAttention) get fewer repeats: at most ~2 minutes of timing
+        repeats = max(1, min(repeats, int(120 / max(steady_s, 1e-3))))
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -218,14 +232,33 @@ def _child(spec: dict) -> dict:
     ms = statistics.median(times) * 1000
     row = {"impl": impl, "length": length, "ms": round(ms, 2), "tokens_per_s": round(length / ms * 1000, 1),
            "peak_mb": round(peak - base, 1), "process_peak_mb": round(peak, 1), "warmup_s": round(warmup_s, 2),
-           "times_ms": [round(t * 1000, 1) for t in times], "min_ms": round(min(times) * 1000, 2),
+           "repeats": repeats, "times_ms": [round(t * 1000, 1) for t in times], "min_ms": round(min(times) * 1000, 2),
            # the machine is shared: the 1-minute load average before and after the row says how much
            "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     if impl in ("sectionrag_flex", "sectionrag_flex_eager"):
         row["compiled"] = impl == "sectionrag_flex"
         if row["compiled"]:
-            row["compile_s"] = round(max(0.0, warmup_s - ms / 1000), 2)
+            row["compile_s"] = round(max(0.0, warmup_s - steady_s), 2)
     return row
+
+
+def to_markdown(result: dict) -> str:
+    """The rows as a Markdown table (for docs/benchmarks.md)."""
+    lines = ["| impl | length | ms | tokens/s | peak MB | × HF Longformer | × dense SDPA BERT | notes |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for row in sorted(result["rows"], key=lambda r: (r["length"], -r["tokens_per_s"])):
+        notes = []
+        if "compiled" in row:
+            notes.append("compiled" + (f", compile {row['compile_s']:.0f} s" if row.get("compile_s") else "")
+                         if row["compiled"] else "eager")
+        notes.append(f"n={row.get('repeats', '?')}, load {row['loadavg'][0]:.1f}→{row['loadavg'][1]:.1f}"
+                     if "loadavg" in row else "")
+        lines.append(f"| {row['impl']} | {row['length']} | {row['ms']:.0f} | {row['tokens_per_s']:.0f} | "
+                     f"{row['peak_mb']:.0f} | {row.get('ratio_vs_hf_longformer', float('nan')):.2f} | "
+                     f"{row.get('ratio_vs_bert_sdpa', float('nan')):.2f} | {'; '.join(n for n in notes if n)} |")
+    for skip in result.get("skipped", []):
+        lines.append(f"| {skip['impl']} | {skip['length']} | — | — | — | — | — | skipped: {skip['reason']} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,10 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per row")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--markdown", default=None, help="render a saved --json result as a Markdown table")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(json.loads(args.child))), flush=True)
+        return 0
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(to_markdown(json.load(f)))
         return 0
     try:
         lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
