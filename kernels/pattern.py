@@ -56,7 +56,8 @@ class SparsePattern:
     @classmethod
     def bigbird(cls, block_size: int = 64, window_blocks: int = 3, random_blocks: int = 3,
                 global_tokens: tuple[int, ...] = (0,), seed: int = 0) -> SparsePattern:
-        """BigBird-ITC: a band of ``window_blocks`` blocks, ``random_blocks`` random blocks, global tokens."""
+        """BigBird-ITC: ``random_blocks`` random blocks, global tokens, and a token-level band as wide on average as
+        BigBird's block-level band of ``window_blocks`` blocks (ours is exact per token, not block-aligned)."""
         return cls(window=(window_blocks // 2) * block_size + block_size // 2, global_tokens=global_tokens,
                    random_blocks=random_blocks, block_size=block_size, seed=seed)
 

@@ -38,7 +38,9 @@ def block_mask(pattern: SparsePattern, length: int, padded: int, device: str):
     from torch.nn.attention.flex_attention import create_block_mask
 
     mask_mod = pattern.mask_mod(length, device, padded_length=padded)
-    return create_block_mask(mask_mod, None, None, padded, padded, device=device, BLOCK_SIZE=BLOCK)
+    # on CUDA, build it compiled: the eager builder evaluates all S x S pairs at once (17 GB at 128k)
+    return create_block_mask(mask_mod, None, None, padded, padded, device=device, BLOCK_SIZE=BLOCK,
+                             _compile=device.startswith("cuda"))
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: SparsePattern,
