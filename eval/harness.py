@@ -34,7 +34,7 @@ from pathlib import Path
 
 from eval import metrics
 from eval.datasets import QA_SUITES, SEED, SUITES, Item, align_spans, load_suite, sample_items
-from eval.scoring import HEADLINE, QUALITY, score
+from eval.scoring import HEADLINE, QUALITY, run_from_record, score
 
 log = logging.getLogger("eval")
 
@@ -134,6 +134,12 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     st.close()
     records = {name: [done[_key(name, llm, it.id)] for it in items if _key(name, llm, it.id) in done]
                for name in systems}
+    by_id = {it.id: it for it in items}
+    for recs in records.values():  # metrics are recomputed from the recorded answers: old runs get new metrics
+        for rec in recs:
+            if "error" not in rec:
+                rec["metrics"] = score(by_id[rec["item"]], run_from_record(rec), [tuple(g) for g in rec["gold"]])
+    throughput = _keep_measured(out_dir / "throughput.json", throughput)
     throughput["encoder"] = {"tokens_per_s": None, "note": "the long sparse encoder is not wired into the flow yet"}
     throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
@@ -148,6 +154,22 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     }
     write_report(out_dir, result, records)
     return result
+
+
+def _keep_measured(path: Path, now: dict) -> dict:
+    """Throughput measured by an earlier invocation into the same folder is kept when this one measured
+    nothing new (a resumed run that found its documents stored and its answers recorded)."""
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError):
+        before = {}
+    merged = dict(before)
+    for k, v in now.items():
+        measured = v.get("docs_per_s") is not None if k == "ingest" else bool(v)
+        if measured or k not in before:
+            merged[k] = v
+    path.write_text(json.dumps(merged))
+    return merged
 
 
 def _key(system: str, llm: str, item_id: str) -> str:
@@ -285,7 +307,8 @@ def aggregate(suite: str, records: list[dict]) -> dict:
         "judged_answers": len(judged),
         "retrieval": {"recall_at_k": m("retrieval_hit"), "evidence_coverage": m("evidence_coverage"),
                       "context_coverage": m("context_coverage"), "context_chars": m("context_chars")},
-        "citations": {"precision": m("citation_precision"), "recall": m("citation_recall")},
+        "citations": {"precision": m("citation_precision"), "char_precision": m("citation_char_precision"),
+                      "recall": m("citation_recall")},
         "abstention": metrics.precision_recall([r["abstained"] for r in ok], [r["impossible"] for r in ok]),
         "latency_s": {**metrics.percentiles(r["seconds"] for r in ok),
                       "mean": sum(r["seconds"] for r in ok) / len(ok) if ok else None},

@@ -59,6 +59,8 @@ def _detail_rows(res: dict) -> list[list[str]]:
                      ("context_chars", "writer's context, chars")):
         rows.append([label, *(_fmt(res["systems"][n]["retrieval"][k]) for n in names)])
     rows.append(["citation precision", *(_fmt(res["systems"][n]["citations"]["precision"]) for n in names)])
+    rows.append(["citation precision, by characters",
+                 *(_fmt(res["systems"][n]["citations"].get("char_precision")) for n in names)])
     rows.append(["citation recall", *(_fmt(res["systems"][n]["citations"]["recall"]) for n in names)])
     for k in ("precision", "recall"):
         rows.append([f"abstention {k}", *(

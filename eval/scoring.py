@@ -18,7 +18,8 @@ import re
 
 from eval import metrics
 from eval.datasets import Item
-from eval.systems import Run
+from eval.systems import Run, Span
+from pipeline.types import Answer, Citation
 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|shan't|isn't|aren't|"
                        r"doesn't|don't|prohibited|unless)\b", re.IGNORECASE)
@@ -52,6 +53,9 @@ def score(item: Item, run: Run, gold: list[tuple[int, int]]) -> dict:
         "context_coverage": metrics.coverage(gold, same_doc(run.context)),
         "context_chars": float(sum(s.end - s.start for s in run.context)),
         "citation_precision": None if a.abstained else metrics.citation_precision(cites, gold),
+        # the same, weighted by size: a whole 512-token chunk that contains a gold sentence is mostly not evidence
+        "citation_char_precision": None if a.abstained or not cites or not gold else
+        metrics.covered(cites, gold) / metrics.length(cites),
         "citation_recall": None if item.impossible else metrics.citation_recall(cites, gold),
     }
     match item.suite:
@@ -72,3 +76,11 @@ def score(item: Item, run: Run, gold: list[tuple[int, int]]) -> dict:
             else:
                 out["fact_match"] = metrics.date_match(text, item.answers[0])
     return out
+
+
+def run_from_record(rec: dict) -> Run:
+    """The parts of a run that scoring reads, rebuilt from its ``items.jsonl`` record (no texts)."""
+    answer = Answer(text=rec["answer"], abstained=rec["abstained"], support=0.0,
+                    citations=tuple(Citation(d, "", s, e, "") for d, s, e in rec["citations"]))
+    return Run(answer=answer, retrieved=tuple(Span(d, s, e) for d, s, e in rec["retrieved"]),
+               context=tuple(Span(d, s, e) for d, s, e in rec["context"]), seconds=rec["seconds"])
