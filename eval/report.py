@@ -44,6 +44,27 @@ def headline_rows(result: dict) -> list[list[str]]:
     return rows
 
 
+def judge_rows(calib: dict) -> list[list[str]]:
+    """The judge's agreement per dataset: balanced accuracy and AUROC with CIs, margin of the CI over chance."""
+    rows = [["labels", "level", "n (positives)", "balanced accuracy [95% CI]", "AUROC [95% CI]",
+             "lower CI bound − chance (bal. acc. / AUROC)"]]
+
+    def row(name: str, level: str, d: dict) -> list[str]:
+        ba, au = d.get("balanced_accuracy_ci95") or [None, None], d.get("auroc_ci95") or [None, None]
+        chance = d.get("chance", 0.5)
+        margin = " / ".join("–" if c[0] is None else f"{c[0] - chance:+.3f}" for c in (ba, au))
+        return [name, level, f"{d.get('n')} ({d.get('positives')})",
+                f"{_num(d.get('balanced_accuracy'), 3)} [{_num(ba[0], 3)}, {_num(ba[1], 3)}]",
+                f"{_num(d.get('auroc'), 3)} [{_num(au[0], 3)}, {_num(au[1], 3)}]", margin]
+
+    for name, d in calib.items():
+        if isinstance(d, dict) and "balanced_accuracy" in d:
+            rows.append(row(name, "item", d))
+            if isinstance(d.get("claims"), dict) and "balanced_accuracy" in d["claims"]:
+                rows.append(row(name, "claim", d["claims"]))
+    return rows
+
+
 def _detail_rows(res: dict) -> list[list[str]]:
     names = list(res["systems"])
     rows = [["metric", *names]]
@@ -250,8 +271,11 @@ def write_report(out_dir: Path, result: dict, records: dict[str, list[dict]]) ->
         calib = result.get("judge_agreement")
         rows = [["measure", "value"]] + [[k, json.dumps(v) if not isinstance(v, str) else v]
                                          for k, v in _flatten(calib or {}).items()]
-        md += ["Agreement of the hallucination judge with FaithBench / ContractNLI human labels.", "", _md_table(rows)]
-        hl += ["<p>Agreement of the hallucination judge with FaithBench / ContractNLI human labels.</p>", _html_table(rows)]
+        head = judge_rows(calib or {})
+        md += ["Agreement of the hallucination judge with FaithBench / ContractNLI human labels.", "",
+               _md_table(head), "", "## Everything the calibration reported", "", _md_table(rows)]
+        hl += ["<p>Agreement of the hallucination judge with FaithBench / ContractNLI human labels.</p>",
+               _html_table(head), "<h2>Everything the calibration reported</h2>", _html_table(rows)]
     elif result["systems"]:
         plots = plot_suite(out_dir, result, records)
         md += [f"- {line}" for line in _about(result)] + ["", "## Headline", "", _md_table(headline_rows(result)), "",
