@@ -39,7 +39,6 @@ from eval.scoring import HEADLINE, QUALITY, run_from_record, score
 log = logging.getLogger("eval")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DEFAULT_SYSTEMS = ("sectionrag", "chunk_baseline", "sectionrag-no-verify", "sectionrag-no-sections")
 ITEMS_FILE = "items.jsonl"
 
 
@@ -64,7 +63,11 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
         raise ValueError("--store names one suite's store; with --suite all use --store-root")
     out_dir.mkdir(parents=True, exist_ok=True)
     store_root = Path(store_root) if store_root else out_dir / "stores"
-    names = list(systems or DEFAULT_SYSTEMS)
+    if not systems:  # the two headline systems and one ablation row per stage this checkout can switch off
+        from eval.systems import available_systems
+
+        systems = available_systems()
+    names = list(systems)
     if suite == "all":
         return _run_all(data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
                         store_root=store_root, judge=judge, seed=seed)
@@ -393,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="a seeded sample of N items per suite (default: every item)")
     p.add_argument("--out", type=Path, required=True, help="output folder (report.md, report.html, metrics.json, items.jsonl)")
     p.add_argument("--llm", choices=["local", "openai", "extractive"], default="local", help="answer writer for every system")
-    p.add_argument("--systems", help=f"comma-separated (default {','.join(DEFAULT_SYSTEMS)})")
+    p.add_argument("--systems", help="comma-separated (default: sectionrag, chunk_baseline and every ablation this "
+                                     "checkout has, e.g. sectionrag-no-verify, sectionrag-no-sections)")
     p.add_argument("--store", type=Path, help="an existing store holding the suite's documents (not ingested into)")
     p.add_argument("--store-root", type=Path, help="where the harness ingests its own stores (default OUT/stores)")
     p.add_argument("--judge", default="local", choices=["local", "openai"], help="hallucination judge")
