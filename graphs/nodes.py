@@ -34,7 +34,7 @@ class QANodes:
     def retrieve(self, state: QAState) -> dict:
         t0 = time.perf_counter()
         cfg = self.config.retrieve
-        found = self.retriever.retrieve(state.question, state.top_sections, state.doc_ids)
+        found = self.retriever.retrieve(state.question, state.top_sections, state.doc_ids, state.filters)
         evidence = select_evidence(state.question, found.passages, self.store, self.embed,
                                    max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
         # evidence too weakly related to the question is no evidence: the writer then abstains

@@ -6,6 +6,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from pipeline.retrieve import SectionFilter
 from pipeline.types import Answer, Citation, ScoredSection
 
 
@@ -46,6 +47,8 @@ class QAInput:
     """Restrict retrieval to these documents (None: the whole store)."""
     top_sections: int | None = None
     """How many sections to retrieve (None: the configured default)."""
+    filters: SectionFilter | None = None
+    """Document kinds and EHR date range retrieval is limited to (None: no limit)."""
 
 
 @dataclass(kw_only=True)

@@ -51,10 +51,9 @@ def _iso(month: str, day: str, year: str) -> str | None:
         return None
 
 
-def name_tokens(name: str) -> list[str]:
-    """The significant lower-case tokens of an organisation's name: ``"BEST BUY CO., INC."`` → ``["best", "buy"]``."""
-    words = re.findall(r"[a-z0-9]+", name.lower().replace("&", " "))
-    return [w for w in words if w not in _SUFFIXES]
+def _words(name: str) -> list[str]:
+    """Lower-case words of a name without legal suffixes (``"BEST BUY CO., INC."`` → best, buy)."""
+    return [w for w in re.findall(r"[a-z0-9]+", name.lower().replace("&", " ")) if w not in _SUFFIXES]
 
 
 def _registrant(head: str) -> str | None:
@@ -64,7 +63,7 @@ def _registrant(head: str) -> str | None:
     before = head[max(0, m.start() - 300):m.start()]
     lines = [ln.strip(" \t_-") for ln in re.split(r"[\n\r]|\s{3,}", before) if ln.strip(" \t_-")]
     for line in reversed(lines[-3:]):
-        if name_tokens(line) and not _BOILERPLATE.search(line):
+        if _words(line) and not _BOILERPLATE.search(line):
             return re.sub(r"\s+", " ", line)
     return None
 
@@ -77,14 +76,14 @@ def _after_file_number(head: str) -> str | None:
     for line, after in zip(lines, lines[1:] + [""]):
         if re.search(r"state\s+(?:or\s+other\s+jurisdiction|of\s+incorporation)|address\s+of\s+principal", after, re.I):
             continue  # "Delaware" above "(State or other jurisdiction …)" is not the registrant
-        if line[0].isalpha() and name_tokens(line) and not _BOILERPLATE.search(line) and not re.search(r"\d{2}-\d{5,}", line):
+        if line[0].isalpha() and _words(line) and not _BOILERPLATE.search(line) and not re.search(r"\d{2}-\d{5,}", line):
             return re.sub(r"\s+", " ", line)
     return None
 
 
 def _most_named(text: str) -> str | None:
     counts = Counter(name for m in _ORG.finditer(text)
-                     if set(name_tokens(name := re.sub(r"\s+", " ", m.group(0)))) - _GENERIC)
+                     if set(_words(name := re.sub(r"\s+", " ", m.group(0)))) - _GENERIC)
     if counts:
         name, n = counts.most_common(1)[0]
         if n >= 3:
@@ -128,7 +127,7 @@ def _party(fragment: str) -> str | None:
     fragment = re.sub(r"^\s*(?::|\d\)|\(?[a-z]\))?\s*", "", fragment)
     name = _PARTY_END.split(fragment, maxsplit=1)[0].strip(" ,;:\"“”")
     name = re.sub(r"\s+", " ", name)
-    if not name or len(name) > 80 or not name[0].isupper() or not name_tokens(name):
+    if not name or len(name) > 80 or not name[0].isupper() or not _words(name):
         return None
     return name
 
@@ -146,7 +145,7 @@ def _parties(head: str) -> list[str]:
             if second:
                 break
     names = [p for p in (first, second) if p]
-    return [p for i, p in enumerate(names) if name_tokens(p) not in [name_tokens(q) for q in names[:i]]]
+    return [p for i, p in enumerate(names) if _words(p) not in [_words(q) for q in names[:i]]]
 
 
 def contract_metadata(text: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from encoders.embedder import Embedder
 from pipeline.config import PipelineConfig
 from pipeline.index import PassageIndex
 from pipeline.passages import make_passages
-from pipeline.retrieve import Retriever
+from pipeline.retrieve import Retriever, SectionFilter
 from pipeline.store import SectionStore
 from pipeline.types import Answer, Document, IngestReport, ScoredSection, Section
 
@@ -50,7 +50,7 @@ class Pipeline:
     def _open_index(self) -> PassageIndex:
         store = self._open_store()
         if self._index is None or self._index.store is not store:
-            self._index = PassageIndex.open(store, self.embedder.dim)
+            self._index = PassageIndex.open(store, self.embedder.dim, self.config.index)
         return self._index
 
     def close(self) -> None:
@@ -127,17 +127,29 @@ class Pipeline:
     def _retriever(self) -> Retriever:
         return Retriever(self._open_store(), self._open_index(), self.embedder.encode, self.config.retrieve)
 
-    def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None
-                 ) -> list[ScoredSection]:
-        """The sections selected for a question, best first (each has id, doc_id, start, end, pages, score)."""
+    def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None,
+                 filters: SectionFilter | None = None) -> list[ScoredSection]:
+        """The sections selected for a question, best first (each has id, doc_id, start, end, pages,
+        score, and ``via`` when it was added as a cross-reference)."""
         question = _check_question(question)
         if doc_ids:
             self._check_docs(doc_ids)
-        return list(self._retriever().retrieve(question, top_sections, doc_ids).sections)
+        return list(self._retriever().retrieve(question, top_sections, doc_ids, filters).sections)
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Removes documents from the store and the index; returns how many passages went with them."""
+        self._check_docs(doc_ids)
+        store = self._open_store()
+        with _StoreLock(self.folder):
+            index = self._open_index()
+            removed = store.delete_documents(doc_ids)
+            index.remove(removed)
+            index.save()
+        return len(removed)
 
     # -- ask -----------------------------------------------------------------------------------
     def ask(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
-            llm: str | None = None) -> Answer:
+            llm: str | None = None, filters: SectionFilter | None = None) -> Answer:
         """Answers from the stored documents, every claim cited and verified, or abstains."""
         from graphs.graph import build_graph
         from graphs.llm import make_llm
@@ -158,7 +170,7 @@ class Pipeline:
                         llm=self._llm, config=config)
         t0 = time.perf_counter()
         state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
-                                           "top_sections": top_sections})
+                                           "top_sections": top_sections, "filters": filters})
         answer: Answer = state["answer"]
         timings = dict(answer.timings)
         timings["total"] = time.perf_counter() - t0

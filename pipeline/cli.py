@@ -1,4 +1,4 @@
-"""The ``sectionrag`` command line: ingest, sections, ask (see ARCHITECTURE.md for the contract).
+"""The ``sectionrag`` command line: ingest, sections, ask, delete, eval, bench (contract in ARCHITECTURE.md).
 
 With ``--json`` each command prints exactly one JSON object on stdout; progress and logs go to
 stderr. Errors are one line on stderr and a non-zero exit code.
@@ -62,6 +62,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", action="append", dest="docs", metavar="DOC_ID", help="restrict to this document (repeatable)")
     p.add_argument("--llm", choices=["local", "openai", "extractive"], help="answer writer (synthesize.llm)")
     p.add_argument("--top-sections", type=_positive, help="sections to retrieve (retrieve.top_sections)")
+    p.add_argument("--kind", action="append", dest="kinds", choices=["filing", "contract", "ehr", "note", "generic"],
+                   help="only documents of this kind (repeatable)")
+    p.add_argument("--date-from", default="", metavar="YYYY-MM-DD", help="EHR sections dated on or after this day")
+    p.add_argument("--date-to", default="", metavar="YYYY-MM-DD", help="EHR sections dated on or before this day")
+
+    p = sub.add_parser("delete", help="remove documents from a store")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    common(p)
+
+    p = sub.add_parser("eval", help="evaluate sectionrag against a chunked baseline on a dataset suite")
+    p.add_argument("--suite", required=True, choices=["cuad", "financebench", "contractnli", "synthea", "faithbench", "all"])
+    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets folder laid out like ../shared/data")
+    p.add_argument("--limit", type=_positive, help="a seeded sample of N items per suite (default: every item)")
+    p.add_argument("--out", type=Path, required=True, help="report folder (report.md, report.html, metrics.json)")
+    p.add_argument("--llm", choices=["local", "openai", "extractive"], default="local", help="answer writer for every system")
+    p.add_argument("--systems", help="comma-separated systems (default: sectionrag, chunk_baseline and the ablations)")
+    p.add_argument("--store", type=Path, help="an existing store holding the suite's documents (nothing is ingested into it)")
+    p.add_argument("--store-root", type=Path, help="where the evaluation ingests its own stores (default OUT/stores)")
+    p.add_argument("--judge", choices=["local", "openai"], default="local", help="hallucination judge")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("bench", help="benchmarks")
+    bench = p.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    p = bench.add_parser("encoder", help="the long encoder on each attention backend against HF Longformer, BigBird and dense BERT")
+    p.add_argument("--lengths", default="1024,4096,16384", help="comma-separated token counts")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--impls", help="comma-separated rows (default: every available one)")
+    p.add_argument("--repeats", type=_positive, default=3)
+    p.add_argument("--threads", type=_positive, help="torch CPU threads per row")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
@@ -117,15 +148,19 @@ def cmd_sections(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
+    from pipeline.retrieve import SectionFilter
 
+    filters = None
+    if args.kinds or args.date_from or args.date_to:
+        filters = SectionFilter(kinds=tuple(args.kinds or ()), date_from=args.date_from, date_to=args.date_to)
     with Pipeline(args.store, _config(args)) as p:
-        answer = p.ask(args.question, args.docs, top_sections=args.top_sections)
+        answer = p.ask(args.question, args.docs, top_sections=args.top_sections, filters=filters)
     obj = {
         "answer": answer.text, "abstained": answer.abstained, "support": round(answer.support, 4),
         "citations": [{"doc_id": c.doc_id, "section_id": c.section_id, "start": c.start, "end": c.end, "quote": c.quote}
                       for c in answer.citations],
         "sections": [{"id": s.id, "doc_id": s.doc_id, "path": list(s.path), "tokens": s.tokens, "score": round(s.score, 6)}
-                     for s in answer.sections],
+                     | ({"via": s.via} if s.via else {}) for s in answer.sections],
         "timings": dict(answer.timings),
     }
     lines = [answer.text, ""]
@@ -134,6 +169,46 @@ def cmd_ask(args: argparse.Namespace) -> int:
         lines.append(f"[{i}] {c.doc_id} [{c.start}:{c.end}] \"{quote[:300]}{'…' if len(quote) > 300 else ''}\"")
     lines.append(f"(support {answer.support:.2f}; {dict(answer.timings).get('total', 0.0):.1f}s)")
     _emit(args, obj, "\n".join(lines))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from pipeline.api import Pipeline
+
+    with Pipeline(args.store, _config(args)) as p:
+        removed = p.delete(args.doc_ids)
+    _emit(args, {"deleted": list(args.doc_ids), "passages": removed},
+          f"deleted {len(args.doc_ids)} document(s) and {removed} passages")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.harness import run_eval
+
+    result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
+                      systems=args.systems.split(",") if args.systems else None, progress=True,
+                      store=args.store, store_root=args.store_root, judge=args.judge, seed=args.seed)
+    lines = [f"suite {result['suite']}: report {result['report']}"]
+    for name, metrics in result["systems"].items():
+        shown = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        lines.append(f"{name}: " + ", ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:8]))
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from encoders.bench import bench_encoder
+
+    try:
+        lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--lengths must be comma-separated token counts, not {args.lengths!r}") from None
+    result = bench_encoder(lengths, args.device, args.impls.split(",") if args.impls else None,
+                           repeats=args.repeats, progress=True, threads=args.threads)
+    lines = [f"device {result['device']}"]
+    lines += [f"{r['impl']:28s} {r['length']:>7d} tokens  {r['ms']:10.1f} ms  {r['tokens_per_s']:10.0f} tok/s  "
+              f"{r['peak_mb']:8.0f} MB" for r in result["rows"]]
+    _emit(args, result, "\n".join(lines))
     return 0
 
 
@@ -155,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.errors import IngestError
     from pipeline.store import StoreError
 
-    handlers = {"ingest": cmd_ingest, "sections": cmd_sections, "ask": cmd_ask}
+    handlers = {"ingest": cmd_ingest, "sections": cmd_sections, "ask": cmd_ask, "delete": cmd_delete, "eval": cmd_eval,
+                "bench": cmd_bench}
     args.stdout = sys.stdout
     try:
         # Anything a library prints on stdout would corrupt the one JSON object: send it to stderr.

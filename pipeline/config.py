@@ -56,23 +56,53 @@ class IndexConfig:
     embed_batch: int = 32
     embedder: str = ""
     """Path to a sentence-transformers model folder; empty means the shipped all-MiniLM-L6-v2."""
+    index_kind: Literal["auto", "flat", "ivf", "hnsw"] = "auto"
+    """FAISS index: exact ``flat``; ``ivf`` (k-means cells, supports removal); ``hnsw`` (graph; removal
+    rebuilds it); ``auto`` is flat below ``ivf_threshold`` passages and ivf from there."""
+    ivf_threshold: int = 200_000
+    ivf_train_size: int = 100_000
+    """Stored embeddings sampled to train the IVF cells."""
+    nprobe: int = 32
+    """IVF cells visited per query (recall against speed)."""
+    hnsw_m: int = 32
+    ef_search: int = 128
+    exact_restrict_below: int = 50_000
+    """A search restricted to at most this many passages (a document filter) scores them exactly."""
+    gpu: Literal["auto", "off"] = "auto"
+    """``auto`` searches on a GPU copy of the index when faiss-gpu and a GPU are present."""
 
     def __post_init__(self) -> None:
         if not 16 <= self.passage_tokens <= 510:
             raise ValueError("index: passage_tokens must be between 16 and 510")
         if not 0 <= self.passage_overlap < self.passage_tokens // 2:
             raise ValueError("index: passage_overlap must be below half of passage_tokens")
+        if self.index_kind not in ("auto", "flat", "ivf", "hnsw"):
+            raise ValueError(f"index: unknown index_kind {self.index_kind!r}; use auto, flat, ivf or hnsw")
+        if self.gpu not in ("auto", "off"):
+            raise ValueError(f"index: gpu must be 'auto' or 'off', not {self.gpu!r}")
+        if min(self.ivf_threshold, self.ivf_train_size, self.nprobe, self.hnsw_m, self.ef_search) < 1:
+            raise ValueError("index: ivf_threshold, ivf_train_size, nprobe, hnsw_m and ef_search must be positive")
 
 
 @dataclass(frozen=True)
 class RetrieveConfig:
     """Which sections a question gets."""
 
-    top_sections: int = 3
+    top_sections: int = 10
+    """At most this many sections are selected (cross-referenced sections may be added on top)."""
+    token_budget: int = 60_000
+    """The selected sections together stay within this many tokens; a section that does not fit is
+    skipped for the next one that does."""
     top_passages: int = 64
     """Passages fetched from each index before they are aggregated per section."""
     lexical_weight: float = 0.5
     """Weight of the lexical (FTS5 BM25) ranking in the reciprocal-rank fusion; 0 disables it."""
+    match_metadata: bool = True
+    """When a question names a company, party or patient (and a fiscal year or form) that documents'
+    metadata carry, retrieval is restricted to those documents (unless ``doc_ids`` are given)."""
+    expand_references: bool = True
+    """Add the sections that selected sections cross-reference ("Section 9.2", "Item 7", "Note 12")."""
+    max_references: int = 3
     evidence_passages: int = 8
     """Best passages of the selected sections whose sentences compete to become evidence."""
     evidence_sentences: int = 6
@@ -83,6 +113,8 @@ class RetrieveConfig:
     def __post_init__(self) -> None:
         if self.top_sections < 1:
             raise ValueError("retrieve: top_sections must be at least 1")
+        if self.token_budget < 1 or self.top_passages < 1 or self.max_references < 0:
+            raise ValueError("retrieve: token_budget and top_passages must be positive, max_references 0 or more")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise ValueError("retrieve: lexical_weight must be in [0, 1]")
 

@@ -226,6 +226,13 @@ class SectionStore:
                 out[r[0]] = Passage(id=r[1], doc_id=r[2], section_id=r[3], start=r[4], end=r[5], text=r[6])
         return out
 
+    def passages_of_section(self, section_id: str) -> list[tuple[int, Passage]]:
+        """``(rowid, passage)`` of one section in document order."""
+        rows = self.conn.execute(
+            'SELECT rowid, id, doc_id, section_id, start, "end", text FROM passages WHERE section_id=? ORDER BY start',
+            (section_id,))
+        return [(r[0], Passage(id=r[1], doc_id=r[2], section_id=r[3], start=r[4], end=r[5], text=r[6])) for r in rows]
+
     def passage_rowids(self, doc_ids: Iterable[str]) -> np.ndarray:
         doc_ids = list(doc_ids)
         found: list[int] = []
@@ -247,6 +254,42 @@ class SectionStore:
             ids = np.asarray([r[0] for r in rows], dtype=np.int64)
             vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             yield ids, vecs
+
+    def embeddings_of(self, rowids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Embeddings [N, D] of the given passage rowids, in that order."""
+        ids = [int(r) for r in rowids]
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT rowid, embedding FROM passages WHERE rowid IN ({marks})", chunk))
+        return np.stack([np.frombuffer(found[r], dtype=np.float32) for r in ids]) if ids else np.zeros((0, 0), np.float32)
+
+    def sample_embeddings(self, n: int, seed: int = 0) -> np.ndarray:
+        """Up to ``n`` stored embeddings [n', D] drawn uniformly (seeded), e.g. to train IVF cells."""
+        rowids = np.asarray([r[0] for r in self.conn.execute("SELECT rowid FROM passages")], dtype=np.int64)
+        if len(rowids) > n:
+            rowids = np.sort(np.random.default_rng(seed).choice(rowids, size=n, replace=False))
+        return self.embeddings_of(rowids) if len(rowids) else np.zeros((0, 0), np.float32)
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> list[int]:
+        """Removes documents (their sections and passages) in one transaction; returns the passage
+        rowids removed. The files that produced them are forgotten too, so ingesting such a file
+        again stores it afresh instead of skipping it as unchanged."""
+        doc_ids = set(doc_ids)
+        removed: list[int] = []
+        with self.conn:
+            for doc_id in doc_ids:
+                removed += self._delete_document(doc_id)
+            for path, ids in self.conn.execute("SELECT path, doc_ids FROM files").fetchall():
+                if doc_ids & set(json.loads(ids)):
+                    self.conn.execute("DELETE FROM files WHERE path=?", (path,))
+            self._set_meta("generation", str(self.generation + 1))
+        return removed
+
+    def document_metadata(self) -> list[tuple[str, str, str, dict[str, str]]]:
+        """``(doc_id, kind, title, metadata)`` for every stored document."""
+        return [(r[0], r[1], r[2], json.loads(r[3]))
+                for r in self.conn.execute("SELECT id, kind, title, metadata FROM documents ORDER BY id")]
 
     def lexical_search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[int, float]]:
         """BM25 over passage text: ``[(passage rowid, score)]``, best first (higher is better)."""

@@ -95,10 +95,13 @@ class Passage:
 
 @dataclass(frozen=True, slots=True)
 class ScoredSection:
-    """A section selected by retrieval, with the score it was ranked by."""
+    """A section selected by retrieval, with the score it was ranked by and why it is there."""
 
     section: Section
     score: float
+    via: str = ""
+    """Empty when the section's own passages matched the question; otherwise why it was added, e.g.
+    ``'referenced as "Section 9.2" by section 3f2a…'`` for a cross-referenced section."""
 
     # Flat accessors so callers can treat it like the section it wraps.
     @property

@@ -1,0 +1,187 @@
+"""Retrieval quality and latency on CUAD and FinanceBench: sectionrag's sections against top-k chunks.
+
+CUAD (every contract in one store; each answerable question restricted to its own contract, as a
+user asking about one contract would): a question is a hit at k when one of the first k returned
+units (sections, or 512-token chunks for the baseline) wholly contains one of its gold clause spans.
+FinanceBench (every filing in one store, no filter): an evidence item is a hit at k when one of the
+first k units overlaps its gold page of its filing.
+
+Both systems run on the same store and embedder in the same process; every retrieval call is timed,
+so the latency figures are for the same queries. Variants switch one retrieval stage off (lexical
+fusion, metadata matching) to show what each is worth.
+
+    python -m eval.retrieval_quality --suite cuad --store /work/stores/cuad --json
+    python -m eval.retrieval_quality --suite financebench --store /work/stores/financebench --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eval.baseline import ChunkBaseline
+from pipeline import Pipeline
+from pipeline.config import PipelineConfig
+
+KS = (1, 3, 5, 10)
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A returned unit of text: a section or a chunk, as offsets into its document."""
+
+    doc_id: str
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Item:
+    question: str
+    doc_filter: tuple[str, ...] | None
+    gold: tuple[tuple[str, int, int], ...]
+    """``(doc_id, start, end)`` spans; a hit needs one inside a unit (CUAD) or overlapping it (pages)."""
+
+
+def cuad_items(data: Path, limit: int | None, seed: int = 0) -> list[Item]:
+    items = []
+    for line in (data / "cuad" / "cuad_qa.jsonl").open():
+        r = json.loads(line)
+        if r.get("is_impossible") or not r.get("answers"):
+            continue
+        gold = tuple((r["doc_id"], a["answer_start"], a["answer_start"] + len(a["text"])) for a in r["answers"])
+        items.append(Item(r["question"], (r["doc_id"],), gold))
+    if limit:
+        items = random.Random(seed).sample(items, min(limit, len(items)))
+    return items
+
+
+def financebench_items(data: Path, pipe: Pipeline, limit: int | None, seed: int = 0) -> list[Item]:
+    items = []
+    known = set(pipe.documents())
+    for line in (data / "financebench" / "questions.jsonl").open():
+        r = json.loads(line)
+        for ev in r["evidence"]:
+            if ev["doc_name"] not in known:
+                continue
+            doc = pipe.document(ev["doc_name"])
+            n = ev["evidence_page_num"]
+            if n >= doc.pages:
+                continue
+            end = doc.page_starts[n + 1] if n + 1 < doc.pages else len(doc.text)
+            items.append(Item(r["question"], None, ((ev["doc_name"], doc.page_starts[n], end),)))
+    if limit:
+        items = random.Random(seed).sample(items, min(limit, len(items)))
+    return items
+
+
+def contains(unit: Unit, gold: tuple[str, int, int]) -> bool:
+    return unit.doc_id == gold[0] and unit.start <= gold[1] and gold[2] <= unit.end
+
+
+def overlaps(unit: Unit, gold: tuple[str, int, int]) -> bool:
+    return unit.doc_id == gold[0] and unit.start < gold[2] and gold[1] < unit.end
+
+
+def evaluate(items: list[Item], search: Callable[[Item], list[Unit]], hit: Callable[[Unit, tuple], bool],
+             name: str) -> dict:
+    hits = {k: 0 for k in KS}
+    tokens = {k: [] for k in KS}
+    latencies = []
+    for item in tqdm(items, desc=name, file=sys.stderr, leave=False):
+        t0 = time.perf_counter()
+        units = search(item)
+        latencies.append(time.perf_counter() - t0)
+        for k in KS:
+            top = units[:k]
+            hits[k] += any(hit(u, g) for u in top for g in item.gold)
+            tokens[k].append(sum(u.tokens for u in top))
+    n = len(items)
+    lat = sorted(latencies)
+    return {
+        "n": n,
+        **{f"recall@{k}": round(hits[k] / n, 4) if n else None for k in KS},
+        **{f"mean_tokens@{k}": round(statistics.fmean(tokens[k]), 1) if n else None for k in KS},
+        "latency_ms_p50": round(1000 * lat[n // 2], 2) if n else None,
+        "latency_ms_p95": round(1000 * lat[min(n - 1, int(0.95 * n))], 2) if n else None,
+    }
+
+
+def section_search(pipe: Pipeline, k: int) -> Callable[[Item], list[Unit]]:
+    def run(item: Item) -> list[Unit]:
+        found = pipe.retrieve(item.question, top_sections=k, doc_ids=list(item.doc_filter) if item.doc_filter else None)
+        return [Unit(s.doc_id, s.start, s.end, s.tokens) for s in found]
+    return run
+
+
+def chunk_search(baseline: ChunkBaseline, k: int) -> Callable[[Item], list[Unit]]:
+    def run(item: Item) -> list[Unit]:
+        chunks = baseline.search(item.question, k, doc_ids=list(item.doc_filter) if item.doc_filter else None)
+        return [Unit(c.doc_id, c.start, c.end, baseline.chunk_tokens) for c in chunks]
+    return run
+
+
+def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, baseline: bool = True) -> dict:
+    k = max(KS)
+    base_cfg = PipelineConfig().replace(retrieve={"top_sections": k, "token_budget": 10**9, "expand_references": False})
+    configs = {"sectionrag": base_cfg}
+    if variants:
+        configs["sectionrag_dense_only"] = base_cfg.replace(retrieve={"lexical_weight": 0.0})
+        configs["sectionrag_lexical_only"] = base_cfg.replace(retrieve={"lexical_weight": 1.0})
+        if suite == "financebench":
+            configs["sectionrag_no_metadata"] = base_cfg.replace(retrieve={"match_metadata": False})
+    out: dict = {"suite": suite, "store": str(store), "systems": {}}
+    with Pipeline(store, base_cfg) as pipe:
+        if suite == "cuad":
+            items, hit = cuad_items(data, limit), contains
+            out["systems_hit_rule"] = "a returned unit wholly contains a gold clause span"
+        else:
+            items, hit = financebench_items(data, pipe, limit), overlaps
+            out["systems_hit_rule"] = "a returned unit overlaps the gold evidence page of its filing"
+        out["store_counts"] = {"documents": len(pipe.documents())}
+        for name, cfg in configs.items():
+            pipe.config = cfg
+            out["systems"][name] = evaluate(items, section_search(pipe, k), hit, name)
+        if not baseline:
+            return out
+        t0 = time.perf_counter()
+        baseline = ChunkBaseline.open(store, 512, progress=True)  # its own embedder: it sets 512 positions
+        out["chunk_baseline_open_s"] = round(time.perf_counter() - t0, 1)
+        out["systems"]["chunk_baseline"] = evaluate(items, chunk_search(baseline, k), hit, "chunk_baseline")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", choices=["cuad", "financebench"], required=True)
+    ap.add_argument("--store", type=Path, required=True, help="a store holding the suite's documents")
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--limit", type=int, help="a seeded sample of this many items")
+    ap.add_argument("--no-variants", action="store_true", help="skip the dense-only / lexical-only / no-metadata rows")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the chunk baseline (it embeds every document again)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    result = run(args.suite, args.store, args.data, args.limit, not args.no_variants, not args.no_baseline)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{result['suite']}: {result['systems_hit_rule']}")
+        for name, m in result["systems"].items():
+            print(f"{name:26s} n={m['n']} " + " ".join(f"R@{k}={m[f'recall@{k}']}" for k in KS)
+                  + f" tokens@5={m['mean_tokens@5']} p50={m['latency_ms_p50']}ms p95={m['latency_ms_p95']}ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Questions that name a company, year, form or patient are scoped to those documents."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SHARED_DATA
+
+from ingest.metadata import filing_metadata
+from pipeline.docmatch import DocProfile, match_documents, question_years
+
+DOCS = SHARED_DATA / "financebench" / "docs"
+NAMES = ["ADOBE_2015_10K", "ADOBE_2016_10K", "ADOBE_2017_10K", "BESTBUY_2017_10K", "BESTBUY_2023_10K",
+         "AMCOR_2023Q2_10Q", "AMCOR_2023_10K", "GENERALMILLS_2019_10K", "JOHNSON_JOHNSON_2022Q4_EARNINGS"]
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    if not DOCS.exists():
+        pytest.skip("needs ../shared/data (FinanceBench)")
+    return [DocProfile.from_metadata(n, "filing", "", filing_metadata((DOCS / f"{n}.txt").read_text()))
+            for n in NAMES]
+
+
+def test_years_in_questions():
+    assert question_years("What was FY2015 revenue versus FY16 and fiscal 2017?") == {"2015", "2016", "2017"}
+    assert question_years("Revenue of $2015.3 million grew 2019%") == set()
+    assert question_years("margins from FY2015 through FY2017") == {"2015", "2016", "2017"}
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("What is the FY2016 operating cash flow ratio for Adobe?", ["ADOBE_2016_10K"]),
+    ("Does Adobe have an improving operating margin profile as of FY2015 through FY2017?",
+     ["ADOBE_2015_10K", "ADOBE_2016_10K", "ADOBE_2017_10K"]),
+    ("What are Best Buy's total current liabilities in FY2023?", ["BESTBUY_2023_10K"]),
+    ("What was Amcor's net income in its 10-Q?", ["AMCOR_2023Q2_10Q"]),
+    ("How did General Mills' gross margin change?", ["GENERALMILLS_2019_10K"]),
+    ("What drove Johnson & Johnson's 2022 sales decline?", ["JOHNSON_JOHNSON_2022Q4_EARNINGS"]),
+])
+def test_questions_naming_company_and_period_pick_those_filings(profiles, question, expected):
+    focus = match_documents(question, profiles)
+    assert focus.doc_ids == expected
+    assert focus.reason.startswith("names ")
+
+
+def test_questions_naming_nothing_are_not_restricted(profiles):
+    assert match_documents("What is the target leverage ratio in 2015?", profiles).doc_ids is None
+    target = [DocProfile("t", (("target",),), ("2015",), "10-K")]
+    assert match_documents("what is the target price?", target).doc_ids is None   # not a proper noun here
+    assert match_documents("What is Target's revenue?", target).doc_ids == ["t"]
+
+
+def test_patient_named_in_a_question_scopes_retrieval(sample_pipeline):
+    found = sample_pipeline._retriever().retrieve("Which medications has Augustus Neville been prescribed?")
+    assert {s.doc_id for s in found.sections} == {"synthea-patient-cbc86e51"}
+    assert "augustus" in found.scope
+    everywhere = sample_pipeline._retriever().retrieve("Which medications have been prescribed?")
+    assert everywhere.scope == ""
