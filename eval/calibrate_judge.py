@@ -6,7 +6,8 @@ text (ContractNLI's 17 hypotheses recur in every NDA, and a head that has seen o
 rate without reading the source: measured, a head given only claim-side features reaches ContractNLI
 AUROC 0.74 when just documents are held out). Each item is scored by a head fitted on items sharing
 neither its document nor its claim (FaithBench sentences and ContractNLI hypotheses together, each
-dataset and class weighted equally). Nothing is ever evaluated on what it was trained on. The
+dataset and class weighted equally), then the judge's precise checks are applied as in use
+(``judge_features.apply_checks``). Nothing is ever evaluated on what it was trained on. The
 threshold is 0.5, not tuned: class-balanced training puts the balanced cut there. The shipped head
 (``--train``) is the same fit on all the data.
 
@@ -103,17 +104,18 @@ def load_examples(data_dir: Path, limit: int | None, seed: int, datasets: Sequen
     return out
 
 
-def featurize(examples: Sequence[JudgeExample], featurizer=None) -> list[np.ndarray]:
-    """One [claims, F] array per example, all embeddings computed in one batch."""
+def featurize(examples: Sequence[JudgeExample], featurizer=None) -> tuple[list[np.ndarray], list[list[str]]]:
+    """One [claims, F] feature array and one list of failed precise checks per example, embedded in one batch."""
     from eval.judge_features import ClaimFeaturizer
 
     featurizer = featurizer or ClaimFeaturizer()
-    x = featurizer.features([(e.claims, e.sources) for e in examples])
-    out, at = [], 0
+    x, checks = featurizer.features_and_checks([(e.claims, e.sources) for e in examples])
+    feats, failed, at = [], [], 0
     for e in examples:
-        out.append(x[at:at + len(e.claims)])
+        feats.append(x[at:at + len(e.claims)])
+        failed.append(checks[at:at + len(e.claims)])
         at += len(e.claims)
-    return out
+    return feats, failed
 
 
 def group_folds(groups: Sequence[str], k: int, seed: int) -> np.ndarray:
@@ -133,12 +135,11 @@ def _training_rows(examples: Sequence[JudgeExample], feats: Sequence[np.ndarray]
         ds.extend([examples[i].dataset] * len(examples[i].claims))
     x, y, ds = np.vstack(xs), np.array(ys, dtype=bool), np.array(ds)
     w = np.zeros(len(y))
-    present = sorted(set(ds))
-    for d in present:  # each dataset and, within it, each class carries the same total weight
+    for d in sorted(set(ds)):  # each dataset and, within it, each class carries the same total weight
         for cls in (False, True):
             m = (ds == d) & (y == cls)
             if m.any():
-                w[m] = 1.0 / (m.sum() * len(present) * 2)
+                w[m] = 1.0 / m.sum()
     return x, y, w
 
 
@@ -266,7 +267,7 @@ def calibrate(data_dir: Path, limit: int | None = None, judge_kind: str = "local
     judge's report also says how its decisions agree with the verifier's; ``hold_out_claims=False``
     holds out only documents (ContractNLI's numbers then include what its recurring hypotheses leak).
     """
-    from eval.judge_features import ClaimFeaturizer
+    from eval.judge_features import ClaimFeaturizer, apply_checks
 
     if judge_kind not in ("local", "openai", "verifier"):
         raise ValueError(f"unknown judge kind {judge_kind!r}; use local, openai or verifier")
@@ -275,11 +276,13 @@ def calibrate(data_dir: Path, limit: int | None = None, judge_kind: str = "local
     featurizer = ClaimFeaturizer()
     if judge_kind == "local":
         k = max(2, min(folds, len({e.group for e in examples})))
-        feats = featurize(examples, featurizer)
+        feats, checks = featurize(examples, featurizer)
         scores, thresholds = cross_validated_scores(examples, feats, k, seed, hold_out_claims)
+        scores = [apply_checks(s, c) for s, c in zip(scores, checks)]
         method = (f"held-out: {k}x{k} cross-validation grouped by source document (FaithBench source text, ContractNLI NDA)"
                   + (" and by claim text (ContractNLI hypothesis)" if hold_out_claims else "")
-                  + "; each item scored by trees fitted on items sharing neither; threshold 0.5 (untuned); "
+                  + "; each item scored by trees fitted on items sharing neither, then the precise checks "
+                  "(number absent, negation flipped, name swapped) applied; threshold 0.5 (untuned); "
                   "the shipped data/judge/head.json is the same fit on all data")
     elif judge_kind == "verifier":
         scores, threshold = _verifier_scores(examples, featurizer)
@@ -315,7 +318,7 @@ def calibrate(data_dir: Path, limit: int | None = None, judge_kind: str = "local
 def train(data_dir: Path, out: Path, seed: int = 0) -> dict:
     """Fit the shipped head on all of FaithBench and ContractNLI and write it to ``out``."""
     examples = load_examples(Path(data_dir), None, seed)
-    feats = featurize(examples)
+    feats, _ = featurize(examples)
     head = fit_head(examples, feats, range(len(examples)), seed)
     counts = {name: {"items": sum(e.dataset == name for e in examples),
                      "claims": sum(len(e.claims) for e in examples if e.dataset == name),

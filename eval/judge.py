@@ -4,7 +4,8 @@ Independent of the pipeline's own verifier (``graphs/verifier.py``), so the syst
 itself. Two kinds:
 
 * ``local`` (default): per-claim alignment features against the sources (``eval/judge_features.py``)
-  scored by boosted trees trained on human labels from FaithBench and ContractNLI
+  scored by boosted trees trained on human labels, plus precise checks (a number absent from the
+  sources, a flipped negation, a swapped name) that move a claim above the threshold from FaithBench and ContractNLI
   (``eval/judge_head.py``, weights in ``data/judge/head.json``, retrained by
   ``python -m eval.calibrate_judge --train``). Its held-out agreement with the human labels is what
   ``python -m eval.calibrate_judge`` reports.
@@ -121,8 +122,10 @@ class LocalJudge:
         """Many answers at once: every claim and source sentence is embedded in one batch."""
         self.warm_up()
         claim_lists = [list(c) if c is not None else split_claims(a) for a, c, _ in items]
-        x = self._featurizer.features([(c, list(s)) for c, (_, _, s) in zip(claim_lists, items)])
-        scores = self._head.predict(x) if len(x) else np.zeros(0)
+        from eval.judge_features import apply_checks
+
+        x, checks = self._featurizer.features_and_checks([(c, list(s)) for c, (_, _, s) in zip(claim_lists, items)])
+        scores = apply_checks(self._head.predict(x), checks) if len(x) else np.zeros(0)
         out, at = [], 0
         for claims in claim_lists:
             out.append(_result(claims, scores[at:at + len(claims)], self.threshold))

@@ -102,3 +102,4 @@ def load_contractnli(data_dir: Path, limit: int | None = None, seed: int = 0, di
             out.append(JudgeExample("contractnli", f"cnli:{doc['id']}", f"cnli:{key}", (hyp,), tuple(spans[i] for i in chosen),
                                     (unsupported,), unsupported))
     return _take(out, limit, seed)
+

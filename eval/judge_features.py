@@ -168,14 +168,29 @@ class ClaimFeaturizer:
 
     def features(self, items: Sequence[tuple[Sequence[str], Sequence[str]]]) -> np.ndarray:
         """``items``: (claims, sources) pairs → [total claims, len(FEATURE_NAMES)] float32, claims in order."""
+        return self.features_and_checks(items)[0]
+
+    def features_and_checks(self, items: Sequence[tuple[Sequence[str], Sequence[str]]]) -> tuple[np.ndarray, list[str]]:
+        """The features, and per claim the precise check it fails (``""`` when none):
+
+        * a number in the claim appears nowhere in the sources;
+        * the claim matches its best-aligned sentences word for word but its negation differs;
+        * the claim names something the sources never mention where its best-aligned sentence names
+          something the claim does not (one name swapped for another).
+
+        Human labels seldom turn on these errors (FaithBench's are subtler), so a head trained on them
+        alone forgives them; the judge applies them on top of the head (``apply_checks``).
+        """
         split = [[s for src in sources for s in split_sentences(src)] for _, sources in items]
         self.embed([t for (claims, _), sents in zip(items, split) for t in (*claims, *sents)])
-        rows = []
+        rows, checks = [], []
         for (claims, sources), sents in zip(items, split):
-            rows.extend(self._item_features(list(claims), list(sources), sents))
-        return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURE_NAMES))
+            for row, check in self._item_features(list(claims), list(sources), sents):
+                rows.append(row)
+                checks.append(check)
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURE_NAMES)), checks
 
-    def _item_features(self, claims: list[str], sources: list[str], sents: list[str]) -> list[list[float]]:
+    def _item_features(self, claims: list[str], sources: list[str], sents: list[str]) -> list[tuple[list[float], str]]:
         if not claims:
             return []
         source_text = "\n".join(sources)
@@ -219,11 +234,22 @@ class ClaimFeaturizer:
                 align = (ctok @ src_tok.T).max(axis=1)                      # [claim pieces]
             else:
                 align = np.zeros(max(len(ctok), 1), dtype=np.float32)
-            rows.append([
+            words_in_window = len(wset & win_words) / len(wset) if wset else 1.0
+            negation_flip = bool(claim_lower & _NEGATION) != bool(best_lower & _NEGATION)
+            swapped = _names(best) - names - {n for n in _names(best) if n in claim.lower()}
+            if nums - src_numbers:
+                check = f"number {', '.join(sorted(nums - src_numbers))} not in the sources"
+            elif negation_flip and words_in_window >= 0.999:
+                check = "negation differs from the best-aligned source sentence"
+            elif novel_names and swapped and words_in_window >= 0.6:
+                check = f"{', '.join(sorted(novel_names))} not in the sources (they say {', '.join(sorted(swapped))})"
+            else:
+                check = ""
+            rows.append(([
                 float(sims[i].max()),
                 float(wsims[i].max()),
                 float(np.sort(sims[i])[::-1][:3].mean()),
-                len(wset & win_words) / len(wset) if wset else 1.0,
+                words_in_window,
                 len(wset & src_words) / len(wset) if wset else 1.0,
                 math.log1p(len(wset - src_words)),
                 sum(p in src_pairs for p in pairs) / len(pairs) if pairs else 1.0,
@@ -233,12 +259,19 @@ class ClaimFeaturizer:
                 len(nums - _numbers(window)) / len(nums) if nums else 0.0,
                 len(novel_names) / len(names) if names else 0.0,
                 math.log1p(len(novel_names)),
-                float(bool(claim_lower & _NEGATION) != bool(best_lower & _NEGATION)),
+                float(negation_flip),
                 float(bool((claim_lower & _MODALS) - win_lower)),
                 float(bool((claim_lower & _QUANTIFIERS) - win_lower)),
                 math.log1p(len(words)),
                 float(align.mean()),
                 float(align.min()),
                 float((align < self.unaligned_below).mean()),
-            ])
+            ], check))
         return rows
+
+
+def apply_checks(scores: np.ndarray, checks: Sequence[str]) -> np.ndarray:
+    """A claim failing a precise check moves into the upper half of the scale, keeping its order there."""
+    scores = np.asarray(scores, dtype=np.float64)
+    failed = np.array([bool(c) for c in checks], dtype=bool)
+    return np.where(failed, 0.5 + 0.5 * scores, scores)
