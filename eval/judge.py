@@ -120,10 +120,10 @@ class LocalJudge:
 
     def judge_many(self, items: Sequence[tuple[str, list[str] | None, Sequence[str]]]) -> list[JudgeResult]:
         """Many answers at once: every claim and source sentence is embedded in one batch."""
-        self.warm_up()
-        claim_lists = [list(c) if c is not None else split_claims(a) for a, c, _ in items]
         from eval.judge_features import apply_checks
 
+        self.warm_up()
+        claim_lists = [list(c) if c is not None else split_claims(a) for a, c, _ in items]
         x, checks = self._featurizer.features_and_checks([(c, list(s)) for c, (_, _, s) in zip(claim_lists, items)])
         scores = apply_checks(self._head.predict(x), checks) if len(x) else np.zeros(0)
         out, at = [], 0

@@ -129,6 +129,8 @@ class ClaimFeaturizer:
 
     max_run = 12
     unaligned_below = 0.6
+    max_cached = 20_000
+    """Texts kept between calls (a long evaluation run would otherwise hold every context it saw)."""
 
     def __init__(self, embedder=None) -> None:
         self._embedder = embedder
@@ -181,6 +183,8 @@ class ClaimFeaturizer:
         Human labels seldom turn on these errors (FaithBench's are subtler), so a head trained on them
         alone forgives them; the judge applies them on top of the head (``apply_checks``).
         """
+        if len(self._cache) > self.max_cached:
+            self._cache.clear()
         split = [[s for src in sources for s in split_sentences(src)] for _, sources in items]
         self.embed([t for (claims, _), sents in zip(items, split) for t in (*claims, *sents)])
         rows, checks = [], []
