@@ -298,10 +298,10 @@ def load_synthea(data: Path) -> Suite:
             tmp = folder.with_name(folder.name + ".tmp")
             tmp.mkdir(parents=True, exist_ok=True)
             for path in sorted(fhir.glob("*.ndjson")):
-                with open(path) as src, open(tmp / path.name, "w") as dst:
-                    for line in src:
-                        if any(w in line for w in wanted):
-                            dst.write(line)
+                with open(path) as src:
+                    lines = [line for line in src if any(w in line for w in wanted)]
+                if lines:  # the reader refuses empty files
+                    (tmp / path.name).write_text("".join(lines))
             tmp.rename(folder)
         return [folder]
 

@@ -107,6 +107,9 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     if missing:
         notes.append(f"{len(missing)} document(s) not in the store, their items skipped: {', '.join(missing[:5])}")
         items = [it for it in items if it.doc_id in stored]
+        if not items:
+            raise ValueError(f"none of the sampled {suite} items has its document in store {store}: "
+                             + "; ".join(notes[len(ds.notes):]))
 
     done = _load_records(out_dir / ITEMS_FILE)
     todo = [(it, name) for it in items for name in systems if _key(name, llm, it.id) not in done]
