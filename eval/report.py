@@ -310,14 +310,16 @@ def write_summary(out_dir: Path, result: dict) -> None:
     md = [f"# {title}", "", f"answer writer `{result['llm']}`, limit {result['limit']}, wall time {result['seconds']} s", "",
           "## Headline", "", _md_table(rows), ""]
     md += [f"![{cap}]({PLOTS}/{f})" for f, cap in plots]
-    md += ["", "## Suites", ""] + [f"- [{s}]({s}/report.md)" for s in result["suites"]]
+    links = {s: os.path.relpath(Path(r["report"]).parent, out_dir) for s, r in result["suites"].items()}
+    md += ["", "## Suites", ""] + [f"- [{s}]({links[s]}/report.md)" for s in result["suites"]]
     fb = result["suites"].get("faithbench", {}).get("judge_agreement")
     if fb:
         md += ["", "## Judge agreement (faithbench)", "", "```", json.dumps(fb, indent=1)[:3000], "```"]
     hl = [f"<h1>{title}</h1>", f"<p>answer writer <code>{html.escape(result['llm'])}</code>, limit {result['limit']}, "
           f"wall time {result['seconds']} s</p>", "<h2>Headline</h2>", _html_table(rows)]
     hl += [f"<figure><img alt='{html.escape(cap)}' src='{_img_b64(out_dir / PLOTS / f)}'></figure>" for f, cap in plots]
-    hl += ["<h2>Suites</h2><ul>" + "".join(f"<li><a href='{s}/report.html'>{s}</a></li>" for s in result["suites"]) + "</ul>"]
+    hl += ["<h2>Suites</h2><ul>" + "".join(f"<li><a href='{links[s]}/report.html'>{s}</a></li>" for s in result["suites"])
+           + "</ul>"]
     if fb:
         hl += ["<h2>Judge agreement (faithbench)</h2>", _html_table([["measure", "value"]] + [
             [k, json.dumps(v)] for k, v in _flatten(fb).items()])]
@@ -339,3 +341,34 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def _page(title: str, body: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+
+
+def combine(out_dir: Path, suite_dirs: list[Path]) -> dict:
+    """The ``all`` summary from suites run separately (each folder holds a suite's ``metrics.json``).
+
+    >>> combine(Path("runs/all"), [Path("runs/cuad"), Path("runs/financebench")])   # doctest: +SKIP
+    """
+    suites = {}
+    for d in suite_dirs:
+        res = json.loads((Path(d) / "metrics.json").read_text())
+        suites[res["suite"]] = res
+    systems: dict[str, dict] = {}
+    for suite, res in suites.items():
+        for name, met in res.get("systems", {}).items():
+            systems.setdefault(name, {})[suite] = met
+    llms = sorted({str(r.get("llm")) for r in suites.values() if r.get("systems")})
+    result = {"suite": "all", "systems": systems, "suites": suites, "report": str(Path(out_dir) / "report.html"),
+              "metrics": str(Path(out_dir) / "metrics.json"), "llm": ", ".join(llms),
+              "limit": ", ".join(f"{s}: {r.get('limit')}" for s, r in suites.items()),
+              "seconds": round(sum(r.get("seconds") or 0 for r in suites.values()), 1)}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_summary(Path(out_dir), result)
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m eval.report OUT_DIR SUITE_DIR... (combines suites run separately)")
+    print(combine(Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]])["report"])
