@@ -148,22 +148,34 @@ def _close(a: float, b: float, rel_tol: float) -> bool:
     return abs(a - b) <= rel_tol * abs(b)
 
 
-def numeric_match(prediction: str, gold: str, rel_tol: float = 0.01) -> float | None:
-    """1.0 when a number in the answer equals a number of the gold answer within ``rel_tol`` (relative),
-    allowing for a different scale (thousands/millions/billions) or sign convention; None if gold has none.
+def _significant(x: float) -> int:
+    digits = f"{abs(x):.6g}".replace(".", "").replace("-", "").lstrip("0")
+    return len(digits.rstrip("0")) if "e" not in digits else 6
 
-    Years (four-digit integers 1900–2100) in the gold answer are not the answer's number and are skipped
-    unless they are its only numbers.
+
+def _is_year(x: float) -> bool:
+    return x.is_integer() and 1900 <= x <= 2100
+
+
+def numeric_match(prediction: str, gold: str, rel_tol: float = 0.01) -> float | None:
+    """1.0 when a number in the answer equals a number of the gold answer within ``rel_tol`` (relative);
+    None when the gold answer has no number other than years (it is not a numeric answer).
+
+    Signs are ignored (filings write losses as ``(12)``). A different scale (thousands / millions /
+    billions) is accepted only between numbers with at least three significant digits (``$1,577
+    million`` = ``1,577,000,000``), so ``0.66`` does not match ``$660``; a gold percentage also
+    matches the same fraction (``65.4%`` = ``0.654``).
     """
-    g = numbers(gold)
-    if not g:
+    core = [x for x in numbers(gold) if not _is_year(x)]
+    if not core:
         return None
-    core = [x for x in g if not (x.is_integer() and 1900 <= x <= 2100)] or g
-    p = numbers(prediction)
+    percent = "%" in gold or "percent" in gold.lower()
     for x in core:
-        for y in p:
-            for scale in (1.0, 1e3, 1e6, 1e9, 1e-3, 1e-6, 1e-9):
-                if _close(abs(y) * scale, abs(x), rel_tol):
+        for y in (abs(v) for v in numbers(prediction)):
+            if _close(y, abs(x), rel_tol) or (percent and _close(100 * y, abs(x), rel_tol)):
+                return 1.0
+            if _significant(x) >= 3 and _significant(y) >= 3:
+                if any(_close(y * scale, abs(x), rel_tol) for scale in (1e3, 1e6, 1e9, 1e-3, 1e-6, 1e-9)):
                     return 1.0
     return 0.0
 

@@ -34,6 +34,9 @@ def test_spans_overlap_coverage_and_citations():
     ("The ratio was 0.70", "0.66", 0.0),
     ("Amcor improved margins", "No. gross margins declined", None),
     ("In 2022 the ratio was 0.69", "from 0.67 times to 0.69 times between FY 2023 and FY 2022", 1.0),
+    ("Revenue was $660 million", "0.66", 0.0),                # no rescaling of short numbers
+    ("a ratio of 0.654", "65.4%", 1.0),
+    ("Net sales of $3.2 Billion in fiscal 2023", "Wages increased in FY2023.", None),  # years only: not numeric
 ])
 def test_numeric_match(pred, gold, want):
     assert metrics.numeric_match(pred, gold) == want
