@@ -154,7 +154,9 @@ def load_financebench(data: Path) -> Suite:
             r = json.loads(line)
             pages = sorted({int(e["evidence_page_num"]) + 1 for e in r["evidence"] if e.get("doc_name", r["doc_name"]) == r["doc_name"]})
             items.append(Item(id=r["financebench_id"], suite="financebench", doc_id=r["doc_name"], question=r["question"],
-                              answers=(str(r["answer"]),), pages=tuple(pages), label=r.get("question_type") or "",
+                              answers=(str(r["answer"]),), pages=tuple(pages),
+                              label=(r.get("question_type") or "") + (" numerical" if "Numerical" in (
+                                  r.get("question_reasoning") or "") else ""),
                               stratum=r.get("question_type") or ""))
 
     def sources(chosen: Sequence[Item], staging: Path) -> list[Path]:

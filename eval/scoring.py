@@ -6,8 +6,9 @@ spans of the *stored* document (aligned by the harness). Quality metrics per sui
 * cuad: ``clause_f1`` — token F1 of the answer against the gold clause text (all of the category's
   gold spans joined), on answerable items; ``span_f1`` — character-overlap F1 of the cited spans
   against the gold spans; ``abstain_correct`` on every item.
-* financebench: ``numeric_match`` (a number of the answer equals the gold answer's within 1%, when the
-  gold answer has a number) and ``token_f1``; the evidence page hit is ``retrieval_hit``.
+* financebench: ``numeric_match`` (a number of the answer equals the gold answer's within 1%, on the
+  questions that ask for a number: FinanceBench's metrics questions and numerical-reasoning ones) and
+  ``token_f1``; the evidence page hit is ``retrieval_hit``.
 * contractnli: ``label_correct`` (Entailment / Contradiction / NotMentioned decided from the answer).
 * synthea: ``fact_match`` — the gold date is in the answer, or the share of gold names it mentions.
 """
@@ -64,7 +65,10 @@ def score(item: Item, run: Run, gold: list[tuple[int, int]]) -> dict:
             out["span_f1"] = None if item.impossible else metrics.span_f1(cites, gold) if cites else 0.0
             out["abstain_correct"] = float(a.abstained == item.impossible)
         case "financebench":
-            out["numeric_match"] = metrics.numeric_match(text, item.answers[0])
+            # only questions that ask for a number (FinanceBench's metrics questions or numerical reasoning):
+            # elsewhere a gold sentence's incidental numbers ("12 months ended January 28") would match by chance
+            numeric = "metrics-generated" in item.label or "numerical" in item.label
+            out["numeric_match"] = metrics.numeric_match(text, item.answers[0]) if numeric else None
             out["token_f1"] = metrics.token_f1(text, item.answers[0])
         case "contractnli":
             label = nli_label(text, a.abstained, item.answers[0])
