@@ -54,11 +54,12 @@ class Item:
     """``(doc_id, start, end)`` spans; a hit needs one inside a unit (CUAD) or overlapping it (pages)."""
 
 
-def cuad_items(data: Path, limit: int | None, seed: int = 0) -> list[Item]:
+def cuad_items(data: Path, pipe: Pipeline, limit: int | None, seed: int = 0) -> list[Item]:
     items = []
+    known = set(pipe.documents())
     for line in (data / "cuad" / "cuad_qa.jsonl").open():
         r = json.loads(line)
-        if r.get("is_impossible") or not r.get("answers"):
+        if r.get("is_impossible") or not r.get("answers") or r["doc_id"] not in known:
             continue
         gold = tuple((r["doc_id"], a["answer_start"], a["answer_start"] + len(a["text"])) for a in r["answers"])
         items.append(Item(r["question"], (r["doc_id"],), gold))
@@ -132,24 +133,28 @@ def chunk_search(baseline: ChunkBaseline, k: int) -> Callable[[Item], list[Unit]
     return run
 
 
-def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, baseline: bool = True) -> dict:
+def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, baseline: bool = True,
+        lexical_weights: tuple[float, ...] = ()) -> dict:
     k = max(KS)
     base_cfg = PipelineConfig().replace(retrieve={"top_sections": k, "token_budget": 10**9, "expand_references": False})
     configs = {"sectionrag": base_cfg}
     if variants:
         configs["sectionrag_dense_only"] = base_cfg.replace(retrieve={"lexical_weight": 0.0})
         configs["sectionrag_lexical_only"] = base_cfg.replace(retrieve={"lexical_weight": 1.0})
+        for w in lexical_weights:
+            configs[f"sectionrag_lexical_{w:g}"] = base_cfg.replace(retrieve={"lexical_weight": w})
         if suite == "financebench":
             configs["sectionrag_no_metadata"] = base_cfg.replace(retrieve={"match_metadata": False})
     out: dict = {"suite": suite, "store": str(store), "systems": {}}
     with Pipeline(store, base_cfg) as pipe:
         if suite == "cuad":
-            items, hit = cuad_items(data, limit), contains
+            items, hit = cuad_items(data, pipe, limit), contains
             out["systems_hit_rule"] = "a returned unit wholly contains a gold clause span"
         else:
             items, hit = financebench_items(data, pipe, limit), overlaps
             out["systems_hit_rule"] = "a returned unit overlaps the gold evidence page of its filing"
-        out["store_counts"] = {"documents": len(pipe.documents())}
+        out["store_counts"] = {"documents": len(pipe.documents()),
+                               "documents_with_items": len({g[0] for it in items for g in it.gold})}
         for name, cfg in configs.items():
             pipe.config = cfg
             out["systems"][name] = evaluate(items, section_search(pipe, k), hit, name)
@@ -170,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="a seeded sample of this many items")
     ap.add_argument("--no-variants", action="store_true", help="skip the dense-only / lexical-only / no-metadata rows")
     ap.add_argument("--no-baseline", action="store_true", help="skip the chunk baseline (it embeds every document again)")
+    ap.add_argument("--lexical-weights", help="comma-separated extra rows with these retrieve.lexical_weight values")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    result = run(args.suite, args.store, args.data, args.limit, not args.no_variants, not args.no_baseline)
+    weights = tuple(float(w) for w in args.lexical_weights.split(",")) if args.lexical_weights else ()
+    result = run(args.suite, args.store, args.data, args.limit, not args.no_variants, not args.no_baseline, weights)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

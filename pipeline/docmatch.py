@@ -3,20 +3,21 @@
 A question such as "What was Adobe's operating cash flow ratio in FY2015?" names a company and a
 fiscal year; every Adobe 10-K mentions 2015 in some table, so neither dense nor lexical passage
 search can tell the 2015 filing from the 2016 one. Document metadata (``ingest.metadata``) can: the
-documents whose names the question mentions are kept (the best-matching names only), and among
-them those whose fiscal year (then form) the question names, when any does. A constraint that
-would leave no document is not applied, so a question naming nothing is searched everywhere.
+documents whose names the question mentions are kept (the best-matching names only), and those
+among them whose fiscal year (and form) the question names are boosted. A boost, not a filter: an
+earnings release for fiscal 2022 is where "is growth expected to accelerate in FY2023?" is
+answered. A question naming nothing is searched everywhere.
 
 >>> focus = match_documents("Adobe's FY2015 revenue?", profiles)
->>> focus.doc_ids, focus.reason
-(['ADOBE_2015_10K'], 'names Adobe Systems Incorporated; fiscal year 2015')
+>>> focus.doc_ids, focus.boosts, focus.reason
+(['ADOBE_2015_10K', 'ADOBE_2016_10K'], {'ADOBE_2015_10K': 2.0}, 'names adobe systems; fiscal year 2015')
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _SUFFIXES = {"inc", "incorporated", "corp", "corporation", "co", "company", "plc", "ltd", "limited", "llc", "lp",
              "holdings", "group", "the", "sa", "nv", "ag", "gmbh", "bv", "trust", "of", "and", "mr", "mrs", "ms",
@@ -43,8 +44,8 @@ class DocProfile:
     @classmethod
     def from_metadata(cls, doc_id: str, kind: str, title: str, meta: dict[str, str]) -> DocProfile:
         names = []
-        for field in ("company", "parties", "ticker"):
-            for name in meta.get(field, "").split(";"):
+        for key in ("company", "parties", "ticker"):
+            for name in meta.get(key, "").split(";"):
                 if toks := name_tokens(name):
                     names.append(tuple(toks))
         if kind == "ehr" and (toks := name_tokens(re.sub(r"\d+", "", title))):
@@ -59,6 +60,8 @@ class DocFocus:
 
     doc_ids: list[str] | None
     reason: str = ""
+    boosts: dict[str, float] = field(default_factory=dict)
+    """Section-score multipliers for documents whose fiscal year or form the question names."""
 
 
 def question_years(question: str) -> set[str]:
@@ -81,7 +84,8 @@ def _name_score(name: tuple[str, ...], q_tokens: set[str], q_proper: set[str]) -
     return sum(t in q_tokens for t in name) / len(name)
 
 
-def match_documents(question: str, profiles: Sequence[DocProfile], min_name_score: float = 0.5) -> DocFocus:
+def match_documents(question: str, profiles: Sequence[DocProfile], min_name_score: float = 0.5,
+                    boost: float = 2.0) -> DocFocus:
     q_tokens = set(name_tokens(question))
     q_proper = {w.lower() for w in re.findall(r"\b(?:[A-Z][\w]*|\d\w*)", question.replace("&", " "))}
     q_proper = {t for w in q_proper for t in re.findall(r"[a-z0-9]+", w)}
@@ -96,13 +100,16 @@ def match_documents(question: str, profiles: Sequence[DocProfile], min_name_scor
     kept = [p for s, p in scored if s == top]
     named = sorted({" ".join(n) for p in kept for n in p.names if _name_score(n, q_tokens, q_proper) == top})
     reasons = [f"names {', '.join(named)}"]
+    boosts: dict[str, float] = {}
     years = question_years(question)
     if years and (in_year := [p for p in kept if set(p.years) & years]):
-        kept = in_year
-        reasons.append(f"fiscal year {', '.join(sorted(set(y for p in kept for y in p.years) & years))}")
+        for p in in_year:
+            boosts[p.doc_id] = boost
+        reasons.append(f"fiscal year {', '.join(sorted(set(y for p in in_year for y in p.years) & years))}")
     q_lower = question.lower()
     forms = {f for key, f in _FORMS.items() if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", q_lower)}
     if forms and (of_form := [p for p in kept if p.form in forms]):
-        kept = of_form
+        for p in of_form:
+            boosts[p.doc_id] = boosts.get(p.doc_id, 1.0) * boost
         reasons.append(f"form {', '.join(sorted(forms))}")
-    return DocFocus(sorted(p.doc_id for p in kept), "; ".join(reasons))
+    return DocFocus(sorted(p.doc_id for p in kept), "; ".join(reasons), boosts)

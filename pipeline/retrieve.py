@@ -125,10 +125,10 @@ class Retriever:
         return self._profiles[1], self._profiles[2]
 
     def scope(self, question: str, doc_ids: Sequence[str] | None, filters: SectionFilter | None
-              ) -> tuple[list[str] | None, str]:
-        """The documents to search (``None``: all) and why."""
+              ) -> tuple[list[str] | None, str, dict[str, float]]:
+        """The documents to search (``None``: all), why, and per-document score multipliers."""
         if doc_ids:
-            return list(doc_ids), ""
+            return list(doc_ids), "", {}
         profiles, kinds = self._doc_profiles()
         allowed = None
         if filters and filters.kinds:
@@ -137,13 +137,13 @@ class Retriever:
         if self.cfg.match_metadata:
             focus = match_documents(question, profiles)
             if focus.doc_ids is not None:
-                return focus.doc_ids, focus.reason
-        return allowed, ""
+                return focus.doc_ids, focus.reason, focus.boosts
+        return allowed, "", {}
 
     def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None,
                  filters: SectionFilter | None = None) -> Retrieval:
         cfg = self.cfg
-        docs, why = self.scope(question, doc_ids, filters)
+        docs, why, boosts = self.scope(question, doc_ids, filters)
         if docs is not None and not docs:
             return Retrieval(sections=(), passages=(), scope="no document matches the filters")
         restrict = self.store.passage_rowids(docs) if docs is not None else None
@@ -162,7 +162,8 @@ class Retriever:
                 by_section[passages[pid].section_id].append(score)
         scored = section_scores(by_section)
         sections = self.store.sections_by_id(scored)
-        ranked = sorted(((sections[sid], sc) for sid, sc in scored.items() if sid in sections),
+        ranked = sorted(((sections[sid], sc * boosts.get(sections[sid].doc_id, 1.0))
+                         for sid, sc in scored.items() if sid in sections),
                         key=lambda pair: (-pair[1], pair[0].doc_id, pair[0].ordinal))
         if filters is not None:
             ranked = [(s, sc) for s, sc in ranked if filters.keeps(s)]

@@ -48,6 +48,15 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
 """
 
 
+# Function words match nearly every passage: in an OR query they only add noise to BM25's ranking.
+_STOPWORDS = frozenset("""
+a an and are as at be been being but by can could did do does for from had has have how i if in into is it
+its of on or our over than that the their them then there these they this those to under was we were what
+when where which while who whom why will with would you your yes no not any all also about after before
+between during each more most other such only same so very just may might must shall should upon per
+""".split())
+
+
 class StoreError(Exception):
     """A store that cannot be used (missing, not a sectionrag store, or corrupt)."""
 
@@ -293,7 +302,7 @@ class SectionStore:
 
     def lexical_search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[int, float]]:
         """BM25 over passage text: ``[(passage rowid, score)]``, best first (higher is better)."""
-        terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1]
+        terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1 and t not in _STOPWORDS]
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))

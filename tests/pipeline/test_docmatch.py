@@ -27,18 +27,24 @@ def test_years_in_questions():
     assert question_years("margins from FY2015 through FY2017") == {"2015", "2016", "2017"}
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("What is the FY2016 operating cash flow ratio for Adobe?", ["ADOBE_2016_10K"]),
-    ("Does Adobe have an improving operating margin profile as of FY2015 through FY2017?",
-     ["ADOBE_2015_10K", "ADOBE_2016_10K", "ADOBE_2017_10K"]),
-    ("What are Best Buy's total current liabilities in FY2023?", ["BESTBUY_2023_10K"]),
-    ("What was Amcor's net income in its 10-Q?", ["AMCOR_2023Q2_10Q"]),
-    ("How did General Mills' gross margin change?", ["GENERALMILLS_2019_10K"]),
-    ("What drove Johnson & Johnson's 2022 sales decline?", ["JOHNSON_JOHNSON_2022Q4_EARNINGS"]),
+ADOBE = ["ADOBE_2015_10K", "ADOBE_2016_10K", "ADOBE_2017_10K"]
+AMCOR = ["AMCOR_2023Q2_10Q", "AMCOR_2023_10K"]
+
+
+@pytest.mark.parametrize("question, scope, boosted", [
+    ("What is the FY2016 operating cash flow ratio for Adobe?", ADOBE, ["ADOBE_2016_10K"]),
+    ("Does Adobe have an improving operating margin profile as of FY2015 through FY2017?", ADOBE, ADOBE),
+    ("What are Best Buy's total current liabilities in FY2023?", ["BESTBUY_2017_10K", "BESTBUY_2023_10K"],
+     ["BESTBUY_2023_10K"]),
+    ("What was Amcor's net income in its 10-Q?", AMCOR, ["AMCOR_2023Q2_10Q"]),
+    ("How did General Mills' gross margin change?", ["GENERALMILLS_2019_10K"], []),
+    ("What drove Johnson & Johnson's 2022 sales decline?", ["JOHNSON_JOHNSON_2022Q4_EARNINGS"],
+     ["JOHNSON_JOHNSON_2022Q4_EARNINGS"]),
 ])
-def test_questions_naming_company_and_period_pick_those_filings(profiles, question, expected):
+def test_questions_naming_company_and_period_pick_those_filings(profiles, question, scope, boosted):
     focus = match_documents(question, profiles)
-    assert focus.doc_ids == expected
+    assert focus.doc_ids == scope                      # the company's documents only
+    assert sorted(d for d, b in focus.boosts.items() if b > 1) == boosted   # its named year / form first
     assert focus.reason.startswith("names ")
 
 
