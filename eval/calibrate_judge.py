@@ -279,7 +279,8 @@ def calibrate(data_dir: Path, limit: int | None = None, judge_kind: str = "local
         feats, checks = featurize(examples, featurizer)
         scores, thresholds = cross_validated_scores(examples, feats, k, seed, hold_out_claims)
         scores = [apply_checks(s, c) for s, c in zip(scores, checks)]
-        method = (f"held-out: {k}x{k} cross-validation grouped by source document (FaithBench source text, ContractNLI NDA)"
+        method = (f"held-out: {f'{k}x{k}' if hold_out_claims else k}-fold cross-validation grouped by source document "
+                  "(FaithBench source text, ContractNLI NDA)"
                   + (" and by claim text (ContractNLI hypothesis)" if hold_out_claims else "")
                   + "; each item scored by trees fitted on items sharing neither, then the precise checks "
                   "(number absent, negation flipped, name swapped) applied; threshold 0.5 (untuned); "
