@@ -141,10 +141,10 @@ def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, 
     if variants:
         configs["sectionrag_dense_only"] = base_cfg.replace(retrieve={"lexical_weight": 0.0})
         configs["sectionrag_lexical_only"] = base_cfg.replace(retrieve={"lexical_weight": 1.0})
-        for w in lexical_weights:
-            configs[f"sectionrag_lexical_{w:g}"] = base_cfg.replace(retrieve={"lexical_weight": w})
         if suite == "financebench":
             configs["sectionrag_no_metadata"] = base_cfg.replace(retrieve={"match_metadata": False})
+    for w in lexical_weights:
+        configs[f"sectionrag_lexical_{w:g}"] = base_cfg.replace(retrieve={"lexical_weight": w})
     out: dict = {"suite": suite, "store": str(store), "systems": {}}
     with Pipeline(store, base_cfg) as pipe:
         if suite == "cuad":
