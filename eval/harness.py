@@ -87,6 +87,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     from pipeline.store import SectionStore
 
     t_start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)  # a suite's own folder under an `all` run
     ds = load_suite(suite, data_dir)
     items = sample_items(ds.items, limit, seed)
     throughput: dict = {}
@@ -332,6 +333,7 @@ def _run_faithbench(data_dir: Path, out_dir: Path, *, limit: int | None) -> dict
     from eval.report import write_report
 
     t0 = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         from eval.calibrate_judge import calibrate
 
