@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 # Any attempt to reach a model hub must fail loudly in tests.
@@ -48,3 +53,24 @@ def assert_citations_exact(pipeline, answer) -> None:
         assert text[c.start:c.end] == c.quote
         section = next(s for s in pipeline.sections(c.doc_id) if s.id == c.section_id)
         assert section.start <= c.start and c.end <= section.end
+
+
+def send_chat_reply(handler: BaseHTTPRequestHandler, content: str) -> None:
+    """Answers an OpenAI-compatible chat-completions request with one assistant message."""
+    data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextmanager
+def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 running ``handler``; yields its ``/v1`` base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
