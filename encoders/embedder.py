@@ -6,6 +6,7 @@ Nothing is loaded at import time; the model loads on first use (``warm_up`` is i
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +35,22 @@ class Embedder:
     >>> vecs = emb.encode(["The term is five years."])   # [1, 384] float32, unit norm
     """
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 32, device: str = "cpu",
+                 cache_size: int = 20_000) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if cache_size < 0:
+            raise ValueError("cache_size must be 0 or more")
         self.model_path = Path(model_path) if model_path else None
         self.batch_size = batch_size
         self.device = device
+        self.cache_size = cache_size
         self._model = None
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     def warm_up(self) -> None:
         with self._lock:
@@ -85,3 +94,40 @@ class Embedder:
         finally:
             torch.set_num_threads(threads)
         return np.asarray(vecs, dtype=np.float32)
+
+    def encode_cached(self, texts: list[str]) -> np.ndarray:
+        """``encode`` with a least-recently-used cache of the last ``cache_size`` texts' vectors.
+
+        Answering embeds the same sentences again and again: every question about a contract looks at
+        the sentences of the same few sections, and the verifier embeds the evidence it quotes. The
+        cache holds exact texts (1.5 KiB per entry), so a repeated text costs a dictionary lookup.
+        """
+        if not self.cache_size:
+            return self.encode(texts)
+        out: list[np.ndarray | None] = [None] * len(texts)
+        missing: dict[str, list[int]] = {}
+        with self._cache_lock:
+            for i, t in enumerate(texts):
+                vec = self._cache.get(t)
+                if vec is None:
+                    missing.setdefault(t, []).append(i)
+                else:
+                    self._cache.move_to_end(t)
+                    out[i] = vec
+            self.cache_hits += len(texts) - sum(len(v) for v in missing.values())
+            self.cache_misses += len(missing)
+        if missing:
+            vecs = self.encode(list(missing))
+            with self._cache_lock:
+                for (t, where), vec in zip(missing.items(), vecs):
+                    vec = vec.copy()  # not a view that keeps the whole batch alive
+                    vec.setflags(write=False)
+                    for i in where:
+                        out[i] = vec
+                    self._cache[t] = vec
+                    self._cache.move_to_end(t)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack(out)  # type: ignore[arg-type]

@@ -221,7 +221,7 @@ class ChunkBaseline:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
         if self.index.ntotal == 0:
             return []
-        q = self.embedder.encode([question])
+        q = self.embedder.encode_cached([question])
         scores, ids = self.index.search(q, min(k, self.index.ntotal), params=params)
         out = []
         for i, score in zip(ids[0], scores[0]):
@@ -297,7 +297,7 @@ class ChunkBaseline:
                     cands.append((ev.n, ev.text[s:e]))
         if not cands:
             return f"{' '.join(evidence[0].text.split())} [1]"
-        vecs = self.embedder.encode([question, *(t for _, t in cands)])
+        vecs = self.embedder.encode_cached([question, *(t for _, t in cands)])
         scores = relevance(question, vecs[0], [t for _, t in cands], vecs[1:])
         order = np.argsort(-scores)[:EXTRACTIVE_SENTENCES]
         best = scores[order[0]]

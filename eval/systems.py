@@ -94,7 +94,7 @@ class PipelineSystem:
         p = self.pipeline
         t0 = time.perf_counter()
         # the same objects Pipeline.ask wires together, but the final state is kept (for the evidence)
-        nodes = QANodes(store=p._open_store(), retriever=p._retriever(), embed=p.embedder.encode, llm=self.writer,
+        nodes = QANodes(store=p._open_store(), retriever=p._retriever(), embed=p.embedder.encode_cached, llm=self.writer,
                         config=self.config)
         state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
                                            "top_sections": None})
@@ -140,7 +140,8 @@ def make_systems(names: Sequence[str], store: Path, llm: str, *, base: PipelineC
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; this checkout has {', '.join(known)}")
-    embedder = Embedder(base.index.embedder or None, batch_size=base.index.embed_batch)
+    embedder = Embedder(base.index.embedder or None, batch_size=base.index.embed_batch,
+                        cache_size=base.index.embed_cache)
     writer = make_llm(base.synthesize)
     out: dict[str, PipelineSystem | BaselineSystem] = {}
     for name in names:

@@ -35,7 +35,8 @@ class Pipeline:
     def __init__(self, store: str | Path, config: PipelineConfig | None = None) -> None:
         self.folder = Path(store)
         self.config = config or PipelineConfig()
-        self.embedder = Embedder(self.config.index.embedder or None, batch_size=self.config.index.embed_batch)
+        self.embedder = Embedder(self.config.index.embedder or None, batch_size=self.config.index.embed_batch,
+                                 cache_size=self.config.index.embed_cache)
         self._store: SectionStore | None = None
         self._index: PassageIndex | None = None
         self._llm = None
@@ -125,7 +126,7 @@ class Pipeline:
                              f"`sectionrag sections --store {self.folder}` lists what is there")
 
     def _retriever(self) -> Retriever:
-        return Retriever(self._open_store(), self._open_index(), self.embedder.encode, self.config.retrieve)
+        return Retriever(self._open_store(), self._open_index(), self.embedder.encode_cached, self.config.retrieve)
 
     def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None,
                  filters: SectionFilter | None = None) -> list[ScoredSection]:
@@ -166,7 +167,7 @@ class Pipeline:
         key = dataclasses.astuple(config.synthesize)
         if self._llm_key != key:
             self._llm, self._llm_key = make_llm(config.synthesize), key
-        nodes = QANodes(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode,
+        nodes = QANodes(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
                         llm=self._llm, config=config)
         t0 = time.perf_counter()
         state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,

@@ -56,6 +56,9 @@ class IndexConfig:
     embed_batch: int = 32
     embedder: str = ""
     """Path to a sentence-transformers model folder; empty means the shipped all-MiniLM-L6-v2."""
+    embed_cache: int = 20_000
+    """Sentences whose vectors the answer path keeps (least recently used go first; about 1.5 KiB
+    each): questions about the same sections re-use their sentences' vectors. 0 turns it off."""
     index_kind: Literal["auto", "flat", "ivf", "hnsw"] = "auto"
     """FAISS index: exact ``flat``; ``ivf`` (k-means cells, supports removal); ``hnsw`` (graph; removal
     rebuilds it); ``auto`` is flat below ``ivf_threshold`` passages and ivf from there."""
@@ -80,6 +83,8 @@ class IndexConfig:
             raise ValueError(f"index: unknown index_kind {self.index_kind!r}; use auto, flat, ivf or hnsw")
         if self.gpu not in ("auto", "off"):
             raise ValueError(f"index: gpu must be 'auto' or 'off', not {self.gpu!r}")
+        if self.embed_cache < 0:
+            raise ValueError("index: embed_cache must be 0 or more")
         if min(self.ivf_threshold, self.ivf_train_size, self.nprobe, self.hnsw_m, self.ef_search) < 1:
             raise ValueError("index: ivf_threshold, ivf_train_size, nprobe, hnsw_m and ef_search must be positive")
 
