@@ -28,7 +28,6 @@ import numpy as np
 from pipeline.config import IndexConfig
 from pipeline.index import ivf_cells, make_index
 
-
 FLAT_TIMED = 100
 
 

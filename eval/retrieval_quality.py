@@ -10,8 +10,12 @@ Both systems run on the same store and embedder in the same process; every retri
 so the latency figures are for the same queries. Variants switch one retrieval stage off (lexical
 fusion, metadata matching) to show what each is worth.
 
-    python -m eval.retrieval_quality --suite cuad --store /work/stores/cuad --json
-    python -m eval.retrieval_quality --suite financebench --store /work/stores/financebench --json
+    python -m eval.retrieval_quality --suite cuad --store STORE --json
+    python -m eval.retrieval_quality --suite financebench --store STORE --json
+    python -m eval.retrieval_quality --suite cuad --store STORE --no-variants --baseline-ks 5,20,40
+
+``--baseline-ks`` adds the baseline's recall within its top k chunks for larger k, to compare the
+two at equal tokens (sections are longer than chunks).
 """
 
 from __future__ import annotations
@@ -133,8 +137,21 @@ def chunk_search(baseline: ChunkBaseline, k: int) -> Callable[[Item], list[Unit]
     return run
 
 
+def evaluate_top(items: list[Item], search: Callable[[Item], list[Unit]], hit: Callable[[Unit, tuple], bool],
+                 k: int) -> dict:
+    """Recall within all ``k`` units returned, and their mean size: a comparison at equal tokens."""
+    hits, tokens = 0, []
+    for item in tqdm(items, desc=f"top {k}", file=sys.stderr, leave=False):
+        units = search(item)
+        hits += any(hit(u, g) for u in units for g in item.gold)
+        tokens.append(sum(u.tokens for u in units))
+    n = len(items)
+    return {"n": n, "k": k, "recall": round(hits / n, 4) if n else None,
+            "mean_tokens": round(statistics.fmean(tokens), 1) if n else None}
+
+
 def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, baseline: bool = True,
-        lexical_weights: tuple[float, ...] = ()) -> dict:
+        lexical_weights: tuple[float, ...] = (), baseline_ks: tuple[int, ...] = ()) -> dict:
     k = max(KS)
     base_cfg = PipelineConfig().replace(retrieve={"top_sections": k, "token_budget": 10**9, "expand_references": False})
     configs = {"sectionrag": base_cfg}
@@ -164,6 +181,8 @@ def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, 
         baseline = ChunkBaseline.open(store, 512, progress=True)  # its own embedder: it sets 512 positions
         out["chunk_baseline_open_s"] = round(time.perf_counter() - t0, 1)
         out["systems"]["chunk_baseline"] = evaluate(items, chunk_search(baseline, k), hit, "chunk_baseline")
+        if baseline_ks:
+            out["chunk_baseline_at_k"] = [evaluate_top(items, chunk_search(baseline, bk), hit, bk) for bk in baseline_ks]
     return out
 
 
@@ -176,10 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-variants", action="store_true", help="skip the dense-only / lexical-only / no-metadata rows")
     ap.add_argument("--no-baseline", action="store_true", help="skip the chunk baseline (it embeds every document again)")
     ap.add_argument("--lexical-weights", help="comma-separated extra rows with these retrieve.lexical_weight values")
+    ap.add_argument("--baseline-ks", help="comma-separated chunk counts: the baseline's recall within its top k "
+                    "chunks, to compare with sections at equal tokens")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     weights = tuple(float(w) for w in args.lexical_weights.split(",")) if args.lexical_weights else ()
-    result = run(args.suite, args.store, args.data, args.limit, not args.no_variants, not args.no_baseline, weights)
+    ks = tuple(int(k) for k in args.baseline_ks.split(",")) if args.baseline_ks else ()
+    if any(k < 1 for k in ks):
+        ap.error("--baseline-ks: chunk counts must be positive")
+    result = run(args.suite, args.store, args.data, args.limit, not args.no_variants, not args.no_baseline, weights, ks)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -187,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, m in result["systems"].items():
             print(f"{name:26s} n={m['n']} " + " ".join(f"R@{k}={m[f'recall@{k}']}" for k in KS)
                   + f" tokens@5={m['mean_tokens@5']} p50={m['latency_ms_p50']}ms p95={m['latency_ms_p95']}ms")
+        for m in result.get("chunk_baseline_at_k", []):
+            print(f"chunk_baseline top {m['k']:<4d} recall={m['recall']} mean tokens={m['mean_tokens']}")
     return 0
 
 

@@ -120,3 +120,26 @@ def test_index_kind_auto_switches_to_ivf_past_the_threshold(tmp_path):
         flat = PassageIndex.rebuild(SectionStore(tmp_path / "store"), 384, cfg.index.__class__(index_kind="flat"))
         # few cells and nprobe ≥ cells: the IVF search visits every cell, so it is exact
         assert _results(pipe, index) == _results(pipe, flat)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0),
+                    reason="needs faiss-gpu (the gpu extra) and a CUDA device")
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_gpu_search_returns_what_the_cpu_returns(tmp_path, kind):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(CONTRACT, src / "contract.txt")
+    shutil.copy(PATIENT, src / "patient.json")
+    with Pipeline(tmp_path / "store", PipelineConfig().replace(index={"index_kind": kind, "gpu": "auto"})) as pipe:
+        pipe.ingest([src])
+        on_gpu = pipe._open_index()
+        assert on_gpu._gpu() is not None
+        cpu = PassageIndex(on_gpu.store, on_gpu.dim, on_gpu.index, kind,
+                           PipelineConfig().replace(index={"index_kind": kind, "gpu": "off"}).index)
+        for q in QUERIES:
+            vec = pipe.embedder.encode([q])[0]
+            g_ids, g_scores = on_gpu.search(vec, 20)
+            c_ids, c_scores = cpu.search(vec, 20)
+            assert g_ids.tolist() == c_ids.tolist()
+            np.testing.assert_allclose(g_scores, c_scores, atol=1e-4)
