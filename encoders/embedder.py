@@ -95,6 +95,16 @@ class Embedder:
             torch.set_num_threads(threads)
         return np.asarray(vecs, dtype=np.float32)
 
+    def shared_copy(self, cache_size: int | None = None) -> Embedder:
+        """An embedder on the same loaded model with a cache of its own (``cache_size`` defaults to this one's).
+
+        Side-by-side measurements use one per system, so no system answers from vectors another computed.
+        """
+        other = Embedder(self.model_path, self.batch_size, self.device,
+                         self.cache_size if cache_size is None else cache_size)
+        other._model = self.model
+        return other
+
     def encode_cached(self, texts: list[str]) -> np.ndarray:
         """``encode`` with a least-recently-used cache of the last ``cache_size`` texts' vectors.
 

@@ -83,7 +83,9 @@ class PipelineSystem:
 
         self.name = name
         self.pipeline = Pipeline(store, config)
-        self.pipeline.embedder = embedder  # one MiniLM for every system
+        # one MiniLM for every system, each with its own embedding cache: no system's latency benefits
+        # from sentences another system embedded for the same question
+        self.pipeline.embedder = embedder.shared_copy()
         self.writer = writer
         self.config = config
 

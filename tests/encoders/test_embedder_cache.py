@@ -56,3 +56,12 @@ def test_cache_off_and_bad_size() -> None:
         Embedder(cache_size=-1)
     with pytest.raises(ValueError, match="embed_cache"):
         IndexConfig(embed_cache=-1)
+
+
+def test_shared_copy_has_its_own_cache(embedder: Embedder) -> None:
+    embedder.encode_cached(SENTENCES[:1])
+    other = embedder.shared_copy()
+    assert other.model is embedder.model and other.cache_size == embedder.cache_size
+    assert not other._cache
+    np.testing.assert_allclose(other.encode_cached(SENTENCES[:1]), embedder.encode_cached(SENTENCES[:1]), atol=1e-5)
+    assert embedder.shared_copy(cache_size=0).cache_size == 0
