@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,10 +28,13 @@ from pipeline.docmatch import DocProfile, match_documents
 from pipeline.index import PassageIndex
 from pipeline.store import SectionStore
 from pipeline.types import Passage, ScoredSection, Section
-from pipeline.xref import KINDS_BY_DOC, find_references, resolve
+from pipeline.xref import KINDS_BY_DOC, find_references, heading_index, resolve
 
 RRF_K = 60
 SECTION_DECAY = 0.5
+HEADING_CACHE = 256
+"""(document, reference kind) heading indexes a retriever keeps: one pass over a document serves every
+reference of that kind to it."""
 _ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 
 
@@ -116,6 +119,18 @@ class Retriever:
         self.embed = embed  # callable: list[str] -> [N, D] unit vectors
         self.cfg = cfg
         self._profiles: tuple[int, list[DocProfile], dict[str, str]] | None = None
+        self._headings: OrderedDict[tuple[int, str, str], dict[str, list[int]]] = OrderedDict()
+
+    def _heading_index(self, doc_id: str, kind: str, text: str) -> dict[str, list[int]]:
+        """``heading_index`` of a document, kept for the last HEADING_CACHE (document, kind) pairs."""
+        key = (self.store.generation, doc_id, kind)
+        found = self._headings.get(key)
+        if found is None:
+            found = self._headings[key] = heading_index(text, kind)
+            while len(self._headings) > HEADING_CACHE:
+                self._headings.popitem(last=False)
+        self._headings.move_to_end(key)
+        return found
 
     def _doc_profiles(self) -> tuple[list[DocProfile], dict[str, str]]:
         gen = self.store.generation
@@ -194,7 +209,8 @@ class Retriever:
                 by_doc[doc_id] = self.store.sections(doc_id)
             text = self.store.document_text(doc_id)
             for ref in find_references(referrer.section.text, KINDS_BY_DOC.get(kinds.get(doc_id, ""))):
-                target = resolve(ref, text, by_doc[doc_id], exclude=taken)
+                target = resolve(ref, text, by_doc[doc_id], exclude=taken,
+                                 index=self._heading_index(doc_id, ref.kind, text))
                 if target is None or target.tokens > room:
                     continue
                 why = f'referenced as "{" ".join(ref.text.split())}" by {" / ".join(referrer.path) or referrer.id}'

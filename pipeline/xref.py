@@ -119,38 +119,82 @@ def _roman_digits(n: int) -> list[tuple[str, int]]:
     return out
 
 
-def heading_positions(ref: Reference, text: str) -> list[int]:
-    """Offsets in ``text`` where the referenced unit's heading starts.
+_HEADING_TAIL = r"(?!\w|\.\d)\s*[.:)\-–—]?\s*(?=[A-Z\"“(])"
+# the headings of each kind, whatever their label; sections and articles may also stand bare ("9.2 Term").
+# These match from the word on; where the match may start is checked apart (``_starts_heading``): a
+# look-behind tried at every offset of a megabyte filing is what made the scan slow.
+_HEADINGS = {kind: re.compile(rf"{word}(?P<label>{_LABEL}){_HEADING_TAIL}") for kind, word in _HEAD_WORD.items()}
+_BARE_HEADING = re.compile(rf"(?<![\w.])(?P<label>\d+(?:\.\d+)*[A-Z]?){_HEADING_TAIL}")
 
+
+def _starts_heading(text: str, at: int) -> bool:
+    """Whether a heading may start at ``at``: after optional spaces or tabs that follow a line start,
+    a sentence end (``.``, ``;`` or ``:`` and a space) or a run of two whitespace characters."""
+    p = at
+    while True:
+        if p == 0 or text[p - 1] == "\n":
+            return True
+        if p >= 2 and text[p - 1].isspace() and (text[p - 2] in ".;:" or text[p - 2].isspace()):
+            return True
+        if text[p - 1] not in " \t":
+            return False
+        p -= 1
+
+
+def heading_index(text: str, kind: str) -> dict[str, list[int]]:
+    """Every heading of ``kind`` in ``text``: label as written → offsets where its headings start.
+
+    One pass over the document serves every reference of that kind to it (a long filing cites dozens
+    of Notes and Items; looking each up with its own pass over a megabyte of text took seconds).
     A heading stands at a line start or after a sentence end (or a run of spaces, as in one-line
-    contract texts), optionally introduced by its word ("Section", "NOTE"), and is followed by a
-    capitalised title, not by "of our Notes" or "hereof".
+    contract texts), introduced by its word ("Section", "NOTE") — for sections and articles the word
+    may be left out before a number — and is followed by a capitalised title, not by "of our Notes"
+    or "hereof".
     """
-    label = "|".join(_label_alternatives(ref))
-    word = _HEAD_WORD[ref.kind]
-    optional = ref.kind in ("section", "article") and ref.label[0].isdigit()
-    intro = f"(?:{word})?" if optional else word
-    pattern = re.compile(
-        rf"(?:^|(?<=\n)|(?<=[.;:]\s)|(?<=\s\s))[ \t]*{intro}(?:{label})(?!\w|\.\d)\s*[.:)\-–—]?\s*(?=[A-Z\"“(])",
-        re.M)
-    starts = []
-    for m in pattern.finditer(text):
-        after = text[m.end():m.end() + 40]
-        if re.match(r"(?:of|to|for|and|in|hereof|above|below)\b", after):
-            continue
-        starts.append(m.start() + len(m.group(0)) - len(m.group(0).lstrip()))
-    return starts
+    found: dict[str, list[int]] = {}
+    patterns = [_HEADINGS[kind]] + ([_BARE_HEADING] if kind in ("section", "article") else [])
+    for pattern in patterns:
+        for m in pattern.finditer(text):
+            if not _starts_heading(text, m.start()):
+                continue
+            after = text[m.end():m.end() + 40]
+            if re.match(r"(?:of|to|for|and|in|hereof|above|below)\b", after):
+                continue
+            found.setdefault(m.group("label"), []).append(m.start())
+    for starts in found.values():
+        starts.sort()
+    return found
 
 
-def resolve(ref: Reference, doc_text: str, sections: Sequence[Section], *, exclude: Sequence[Section] = ()
-            ) -> Section | None:
+def heading_positions(ref: Reference, text: str, index: dict[str, list[int]] | None = None) -> list[int]:
+    """Offsets in ``text`` where the referenced unit's heading starts (``index``: ``heading_index``
+    of ``text`` for ``ref.kind``, when the caller keeps one)."""
+    if index is None:
+        index = heading_index(text, ref.kind)
+    labels = [ref.label]
+    if ref.kind == "article":  # "Article 4" is also headed "ARTICLE IV", and the reverse
+        if ref.label.isdigit():
+            labels.append("".join(r * c for r, c in _roman_digits(int(ref.label))))
+        elif (n := _roman(ref.label)) is not None:
+            labels.append(str(n))
+    bare_ok = ref.kind in ("section", "article") and ref.label[0].isdigit()
+    out: set[int] = set()
+    for label in labels:
+        for start in index.get(label, ()):
+            if bare_ok or not text[start].isdigit():
+                out.add(start)
+    return sorted(out)
+
+
+def resolve(ref: Reference, doc_text: str, sections: Sequence[Section], *, exclude: Sequence[Section] = (),
+            index: dict[str, list[int]] | None = None) -> Section | None:
     """The section holding the heading ``ref`` points to, or ``None`` when no heading is found.
 
     Tables of contents list every heading in a few lines, so positions followed by another heading of
     the same kind within 150 characters are skipped. Items, notes and exhibits take the last heading
     left (a table of contents or cover list comes first); sections and articles the first.
     """
-    positions = heading_positions(ref, doc_text)
+    positions = heading_positions(ref, doc_text, index)
     if not positions:
         return None
     any_heading = re.compile(rf"{_HEAD_WORD[ref.kind]}{_LABEL}|(?:^|\s\s)\d+(?:\.\d+)+\s", re.M)

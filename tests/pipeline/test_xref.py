@@ -80,3 +80,21 @@ def test_retrieval_adds_a_cross_referenced_section_and_says_why(tmp_path):
     with Pipeline(tmp_path / "store", no_xref) as pipe:
         assert len(pipe.retrieve("fees set forth in the payment schedule for each new policy")) == 1
     assert len(plain) > 1
+
+
+def test_heading_index_one_pass_finds_headings_not_mentions():
+    from pipeline.xref import heading_index
+
+    text = ("ARTICLE IV\nREPRESENTATIONS AND WARRANTIES\n"
+            "9.2 Termination. Either party may terminate.  10.1 Notices. All notices shall be in writing. "
+            "Revenue was 12.5 Million in 2020. See Section 9.2 of this Agreement.\n"
+            "Section 11. Governing Law. This Agreement is governed by New York law.\n")
+    sections = heading_index(text, "section")
+    assert sections["9.2"] == [text.index("9.2 Termination")]          # bare, at a line start
+    assert sections["10.1"] == [text.index("10.1 Notices")]            # bare, after two spaces
+    assert sections["11"] == [text.index("Section 11.")]               # introduced by its word
+    assert "12.5" not in sections                                      # a number inside a sentence
+    assert text.index("Section 9.2 of") not in sections["9.2"]         # a mention, not a heading
+    assert heading_index(text, "article")["IV"] == [0]
+    notes = heading_index("Consolidated results.\nNote 12 — Debt\nThe notes in Note 13 of our filing.", "note")
+    assert list(notes) == ["12"]
