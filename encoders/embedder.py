@@ -112,7 +112,7 @@ class Embedder:
         the sentences of the same few sections, and the verifier embeds the evidence it quotes. The
         cache holds exact texts (1.5 KiB per entry), so a repeated text costs a dictionary lookup.
         """
-        if not self.cache_size:
+        if not self.cache_size or not texts:
             return self.encode(texts)
         out: list[np.ndarray | None] = [None] * len(texts)
         missing: dict[str, list[int]] = {}
@@ -138,6 +138,4 @@ class Embedder:
                     self._cache.move_to_end(t)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack(out)  # type: ignore[arg-type]

@@ -45,6 +45,11 @@ def synthetic(n: int, dim: int, centres: int, seed: int, spread: float = 0.9) ->
     return out
 
 
+def overlap_at_10(found: np.ndarray, truth: np.ndarray, rows: int) -> float:
+    """Mean share of the exact top 10 that ``found`` holds, over the first ``rows`` queries."""
+    return float(np.mean([len(set(found[i]) & set(truth[i])) / 10 for i in range(rows)]))
+
+
 def index_bytes(index: faiss.Index) -> int:
     return int(faiss.serialize_index(index).nbytes)
 
@@ -85,9 +90,9 @@ def bench(n: int, n_queries: int, kinds: list[str], cfg: IndexConfig, seed: int 
             _, truth = index.search(queries, 10)
             faiss.omp_set_num_threads(1)
             # single-query and batched exact search may order float ties differently; report it
-            same = float(np.mean([len(set(found[i]) & set(truth[i])) / 10 for i in range(timed)]))
+            same = overlap_at_10(found, truth, timed)
             found = truth
-        recall = float(np.mean([len(set(found[i]) & set(truth[i])) / 10 for i in range(n_queries)]))
+        recall = overlap_at_10(found, truth, n_queries)
         lat.sort()
         row = {"kind": kind, "n": n, "build_s": round(build_s, 1), "index_mb": round(index_bytes(index) / 2**20, 1),
                "p50_ms": round(1000 * lat[len(lat) // 2], 2), "p95_ms": round(1000 * lat[int(0.95 * len(lat))], 2), "timed_queries": len(lat),

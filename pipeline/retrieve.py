@@ -200,16 +200,16 @@ class Retriever:
         passages: list[ScoredPassage] = []
         taken = [s.section for s in selected]
         _, kinds = self._doc_profiles()
-        by_doc: dict[str, list[Section]] = {}
+        by_doc: dict[str, tuple[list[Section], str]] = {}  # sections and text, read once per document
         for referrer in selected:
             if len(added) >= self.cfg.max_references:
                 break
             doc_id = referrer.doc_id
             if doc_id not in by_doc:
-                by_doc[doc_id] = self.store.sections(doc_id)
-            text = self.store.document_text(doc_id)
+                by_doc[doc_id] = (self.store.sections(doc_id), self.store.document_text(doc_id))
+            sections, text = by_doc[doc_id]
             for ref in find_references(referrer.section.text, KINDS_BY_DOC.get(kinds.get(doc_id, ""))):
-                target = resolve(ref, text, by_doc[doc_id], exclude=taken,
+                target = resolve(ref, text, sections, exclude=taken,
                                  index=self._heading_index(doc_id, ref.kind, text))
                 if target is None or target.tokens > room:
                     continue

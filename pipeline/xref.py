@@ -99,7 +99,7 @@ def find_references(text: str, kinds: Sequence[str] | None = None) -> list[Refer
 
 def _label_alternatives(ref: Reference) -> list[str]:
     """Spellings of a label in headings: "4" also as "IV" for articles, and the reverse."""
-    alts = [re.escape(ref.label)]
+    alts = [ref.label]
     if ref.kind == "article":
         if ref.label.isdigit():
             n = int(ref.label)
@@ -171,15 +171,9 @@ def heading_positions(ref: Reference, text: str, index: dict[str, list[int]] | N
     of ``text`` for ``ref.kind``, when the caller keeps one)."""
     if index is None:
         index = heading_index(text, ref.kind)
-    labels = [ref.label]
-    if ref.kind == "article":  # "Article 4" is also headed "ARTICLE IV", and the reverse
-        if ref.label.isdigit():
-            labels.append("".join(r * c for r, c in _roman_digits(int(ref.label))))
-        elif (n := _roman(ref.label)) is not None:
-            labels.append(str(n))
     bare_ok = ref.kind in ("section", "article") and ref.label[0].isdigit()
     out: set[int] = set()
-    for label in labels:
+    for label in _label_alternatives(ref):
         for start in index.get(label, ()):
             if bare_ok or not text[start].isdigit():
                 out.add(start)
