@@ -8,10 +8,11 @@ each side (= attention_window 512), token 0 global.
 Each (impl, length) row runs in a fresh child process so rows cannot contaminate each other: one warm-up
 forward (for compiled FlexAttention this is the compile, reported as ``compile_s``), then ``repeats`` timed
 forwards (median ``ms``; fewer when one forward takes over 40 s, so that a row times for about 2 minutes).
-``peak_mb`` is the memory the timed forwards add on top of the loaded model, input and warm caches: on the CPU
-the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the resident set before them, with
-glibc's mmap threshold fixed at 128 KiB so that freed tensors leave the resident set; on CUDA
-``max_memory_allocated`` minus the allocated bytes before them.
+``peak_mb`` is the memory one forward adds on top of the loaded model, input and warm caches: on the CPU
+the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the resident set before it, measured
+in a second fresh process with glibc's mmap threshold fixed at 128 KiB so that freed tensors leave the
+resident set (the timing process keeps glibc's defaults); on CUDA ``max_memory_allocated`` minus the
+allocated bytes before it, in the timing process.
 
     python -m encoders.bench --lengths 1024,4096,16384 --json
 """
@@ -73,23 +74,20 @@ def bench_encoder(lengths: list[int], device: str = "cpu", impls: list[str] | No
                 continue
             _log(progress, f"bench encoder: {impl} at {length} tokens on {device} ...")
             spec = {"impl": impl, "length": length, "device": device, "repeats": repeats, "threads": threads}
-            # glibc keeps freed small-to-32 MB blocks in its heap, so a row's resident set would depend on how
-            # its tensors happen to be sized; a fixed mmap threshold returns every large block on free, and the
-            # peak resident set then tracks live memory alike for every row
-            env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
-            try:
-                done = subprocess.run([sys.executable, "-m", "encoders.bench", "--child", json.dumps(spec)],
-                                      capture_output=True, text=True, timeout=timeout_s, env=env)
-            except subprocess.TimeoutExpired:
-                skipped.append({"impl": impl, "length": length, "reason": f"timed out after {timeout_s:.0f} s"})
+            # Timing and memory come from two fresh processes. glibc keeps freed blocks up to 32 MB in its heap,
+            # so a row's resident set would depend on how its tensors happen to be sized: the memory child fixes
+            # the mmap threshold at 128 KiB, so every large block leaves the resident set on free and the peak
+            # tracks live memory alike for every row. That setting costs a page fault per fresh large
+            # allocation, which is not how anyone runs a model, so the timing child keeps glibc's defaults.
+            # On CUDA the allocator's own statistics need no such setting: one child does both.
+            row = _run_child({**spec, "mode": "time" if device == "cpu" else "both"}, {}, timeout_s)
+            if "error" not in row and device == "cpu":
+                mem = _run_child({**spec, "mode": "memory"}, {"MALLOC_MMAP_THRESHOLD_": "131072"}, timeout_s)
+                row = mem if "error" in mem else {**row, "peak_mb": mem["peak_mb"], "process_peak_mb": mem["process_peak_mb"]}
+            if "error" in row:
+                skipped.append({"impl": impl, "length": length, "reason": row["error"]})
+                _log(progress, f"  skipped: {row['error']}")
                 continue
-            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-            if done.returncode != 0 or not lines:
-                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                skipped.append({"impl": impl, "length": length, "reason": f"exit {done.returncode}: {tail[:300]}"})
-                _log(progress, f"  skipped: {skipped[-1]['reason']}")
-                continue
-            row = json.loads(lines[-1])
             rows.append(row)
             _log(progress, f"  {row['ms']:.1f} ms, {row['tokens_per_s']:.0f} tokens/s, peak {row['peak_mb']:.0f} MB")
     _add_ratios(rows)
@@ -169,6 +167,20 @@ def _build(impl: str, length: int, device: str):
     raise ValueError(f"unknown encoder impl {impl!r}")
 
 
+def _run_child(spec: dict, env: dict, timeout_s: float) -> dict:
+    """One row in a fresh process: its row dict, or {"error": why}."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "encoders.bench", "--child", json.dumps(spec)],
+                              capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **env})
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail[:300]}"}
+    return json.loads(lines[-1])
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -223,6 +235,8 @@ def _child(spec: dict) -> dict:
             steady_s = time.perf_counter() - start
         # slow rows (dense peers at 16k, eager FlexAttention) get fewer repeats: at most ~2 minutes of timing
         repeats = max(1, min(repeats, int(120 / max(steady_s, 1e-3))))
+        if spec.get("mode") == "memory":  # the peak of one forward; its time is not reported
+            repeats = 1
         times, cpu_times = [], []
         for _ in range(repeats):
             start, cpu_start = time.perf_counter(), time.process_time()
