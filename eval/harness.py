@@ -138,6 +138,8 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         for r in runners.values():
             r.close()
     _rejudge(out_dir / ITEMS_FILE, done, [_key(n, llm, it.id) for it in items for n in systems], st, judge, notes)
+    if todo or not (out_dir / "throughput.json").exists():
+        throughput["encoder"] = _encoder_speed(st, items)
     st.close()
     records = {name: [done[_key(name, llm, it.id)] for it in items if _key(name, llm, it.id) in done]
                for name in systems}
@@ -147,7 +149,6 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
             if "error" not in rec:
                 rec["metrics"] = score(by_id[rec["item"]], run_from_record(rec), [tuple(g) for g in rec["gold"]])
     throughput = _keep_measured(out_dir / "throughput.json", throughput)
-    throughput["encoder"] = {"tokens_per_s": None, "note": "the long sparse encoder is not wired into the flow yet"}
     throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "suite": suite,
@@ -281,6 +282,10 @@ def _make_judge(kind: str):
         return None, f"hallucination judge unavailable ({type(exc).__name__}: {exc}); hallucination rate not measured"
 
 
+ENCODER_SECTIONS = 4
+ENCODER_MAX_TOKENS = 16384
+
+
 def _embedding_speed(store, runners, n: int = 128) -> dict:
     """Passages embedded per second by the shared MiniLM (stored passage texts, batch as configured)."""
     passages = list(store.passages_by_rowid(range(1, n + 1)).values())
@@ -293,6 +298,37 @@ def _embedding_speed(store, runners, n: int = 128) -> dict:
     emb.encode([p.text for p in passages])
     dt = time.perf_counter() - t0
     return {"passages": len(passages), "seconds": round(dt, 3), "passages_per_s": len(passages) / dt}
+
+
+def _encoder_speed(store, items: Sequence[Item], sections: int = ENCODER_SECTIONS) -> dict:
+    """Tokens per second of the long sparse encoder reading this suite's sections whole, each with its
+    question as global tokens: the longest stored section of each of the first documents the run asks about
+    (CPU threads as the process has them; sections past ``ENCODER_MAX_TOKENS`` are cut there)."""
+    from encoders.long_encoder import LongEncoder
+
+    picked: list[tuple[str, str]] = []
+    for it in items:
+        if len(picked) == sections:
+            break
+        if any(it.doc_id == d for d, _ in picked):
+            continue
+        secs = store.sections(it.doc_id)
+        if secs:
+            picked.append((it.doc_id, max(secs, key=lambda s: len(s.text)).text))
+    note = "the long sparse encoder (kernels' blocked CPU backend) reading whole sections; not in the answer flow yet"
+    if not picked:
+        return {"tokens_per_s": None, "note": note}
+    questions = {it.doc_id: it.question for it in items}
+    enc = LongEncoder(max_tokens=ENCODER_MAX_TOKENS)
+    enc.encode("warm up", query="warm up")
+    tokens, truncated, t0 = [], 0, time.perf_counter()
+    for doc_id, text in picked:
+        out = enc.encode(text, query=questions[doc_id])
+        tokens.append(len(out.token_embeddings))
+        truncated += out.truncated
+    dt = time.perf_counter() - t0
+    return {"tokens_per_s": sum(tokens) / dt if dt else None, "sections": len(picked), "tokens": sum(tokens),
+            "longest_tokens": max(tokens), "truncated": truncated, "seconds": round(dt, 3), "note": note}
 
 
 # -- aggregation --------------------------------------------------------------------------------------

@@ -108,8 +108,10 @@ def _throughput_rows(tp: dict) -> list[list[str]]:
     b = tp.get("baseline_index")
     if b:
         rows.append(["baseline chunk index: chunks embedded/s (512 tokens)", _num(b.get("chunks_per_s"), 2)])
-    rows.append(["encoder tokens/s", _num(tp.get("encoder", {}).get("tokens_per_s")) + " — " +
-                 tp.get("encoder", {}).get("note", "")])
+    enc = tp.get("encoder") or {}
+    read = (f" ({enc['sections']} sections, {enc['tokens']} tokens, longest {enc['longest_tokens']})"
+            if enc.get("sections") else "")
+    rows.append(["encoder tokens/s", _num(enc.get("tokens_per_s")) + read + " — " + enc.get("note", "")])
     rows.append(["peak memory (process RSS, MB)", _num(tp.get("peak_rss_mb"), 0)])
     return rows
 

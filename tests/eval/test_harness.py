@@ -50,12 +50,16 @@ def test_smoke_contractnli_resumes(tmp_path):
     assert result["suite"] == "contractnli" and result["items"] == 2
     check_suite_report(out, result, systems)
     assert result["throughput"]["ingest"]["documents"] == 2
+    enc = result["throughput"]["encoder"]  # the long encoder read the two NDAs' longest sections whole
+    assert enc["sections"] == 2 and enc["tokens"] > 100 and enc["tokens_per_s"] > 0
+    assert "encoder tokens/s" in (out / "report.md").read_text()
     # a second run finds every answer in items.jsonl and recomputes nothing
     before = (out / "items.jsonl").read_text()
     again = run_eval("contractnli", DATA, out, limit=2, llm="extractive", systems=systems, progress=False,
                      store_root=stores)
     assert (out / "items.jsonl").read_text().splitlines()[: len(before.splitlines())] == before.splitlines()
     assert again["throughput"]["ingest"] == result["throughput"]["ingest"]  # what was measured is kept
+    assert again["throughput"]["encoder"] == enc
     assert again["systems"]["sectionrag"]["headline"] == result["systems"]["sectionrag"]["headline"]
 
 
