@@ -28,6 +28,7 @@ _STOP = frozenset(
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\(?-?\d[\d,]*(?:\.\d+)?\)?%?")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|doesn't|isn't|aren't|wasn't)\b", re.IGNORECASE)
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 
 
 def _stem(word: str) -> str:
@@ -56,9 +57,14 @@ def numbers(text: str) -> set[str]:
 
 def split_claims(draft: str) -> list[tuple[str, tuple[int, ...]]]:
     """A draft with ``[n]`` markers → ``[(claim text without markers, cited numbers)]``."""
-    out = []
+    out: list[tuple[str, tuple[int, ...]]] = []
     for s, e in sentence_spans(draft):
         sentence = draft[s:e]
+        lead = _LEADING_MARKERS.match(sentence)
+        if lead and out:  # "… notice. [1] The next claim …": the markers close the claim before
+            moved = tuple(int(n) for group in _MARKER.findall(lead.group()) for n in re.split(r"\s*,\s*", group))
+            out[-1] = (out[-1][0], out[-1][1] + moved)
+            sentence = sentence[lead.end():]
         cited = tuple(int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*,\s*", group))
         claim = _MARKER.sub("", sentence).strip()
         if content_words(claim):

@@ -23,6 +23,16 @@ def test_split_claims_keeps_markers_with_their_sentence():
     assert claims == [("The term is five years.", (2,)), ("Either party may terminate on notice.", (1, 3))]
 
 
+def test_split_claims_gives_a_marker_after_the_full_stop_to_the_claim_it_closes():
+    # the extractive writer and most LLMs write "claim. [n] next claim. [m]"; the sentence splitter cuts after
+    # the full stop, so the marker opens the next sentence but cites the one before
+    claims = split_claims("The term is five years. [1] Either party may terminate on notice. [2, 3] "
+                          "[4] Fees are due monthly.")
+    assert claims == [("The term is five years.", (1,)), ("Either party may terminate on notice.", (2, 3, 4)),
+                      ("Fees are due monthly.", ())]
+    assert split_claims("[1] The term is five years.") == [("The term is five years.", (1,))]
+
+
 def test_supported_paraphrase_passes_and_wrong_number_fails(embed):
     quote = "Either party may terminate this Agreement upon ninety (90) days written notice to the other party."
     good, bad, negated, unrelated = verify_claims(
