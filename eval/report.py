@@ -194,8 +194,9 @@ def plot_suite(out_dir: Path, result: dict, records: dict[str, list[dict]]) -> l
     vals = {"ingest docs/s": (tp.get("ingest") or {}).get("docs_per_s"),
             "ingest pages/s": (tp.get("ingest") or {}).get("pages_per_s"),
             "embed passages/s": (tp.get("embedding") or {}).get("passages_per_s"),
-            "baseline chunks/s": (tp.get("baseline_index") or {}).get("chunks_per_s")}
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+            "baseline chunks/s": (tp.get("baseline_index") or {}).get("chunks_per_s"),
+            "long encoder tokens/s": (tp.get("encoder") or {}).get("tokens_per_s")}
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     labels = list(vals)
     ax.barh(labels, [v or 0.0 for v in vals.values()], color="#4c72b0")
     for i, v in enumerate(vals.values()):
