@@ -306,24 +306,20 @@ def _encoder_speed(store, items: Sequence[Item], sections: int = ENCODER_SECTION
     (CPU threads as the process has them; sections past ``ENCODER_MAX_TOKENS`` are cut there)."""
     from encoders.long_encoder import LongEncoder
 
-    picked: list[tuple[str, str]] = []
+    picked: dict[str, tuple[str, str]] = {}  # document → (its longest section's text, the first question on it)
     for it in items:
         if len(picked) == sections:
             break
-        if any(it.doc_id == d for d, _ in picked):
-            continue
-        secs = store.sections(it.doc_id)
-        if secs:
-            picked.append((it.doc_id, max(secs, key=lambda s: len(s.text)).text))
+        if it.doc_id not in picked and (secs := store.sections(it.doc_id)):
+            picked[it.doc_id] = (max(secs, key=lambda s: len(s.text)).text, it.question)
     note = "the long sparse encoder (kernels' blocked CPU backend) reading whole sections; not in the answer flow yet"
     if not picked:
         return {"tokens_per_s": None, "note": note}
-    questions = {it.doc_id: it.question for it in items}
     enc = LongEncoder(max_tokens=ENCODER_MAX_TOKENS)
     enc.encode("warm up", query="warm up")
     tokens, truncated, t0 = [], 0, time.perf_counter()
-    for doc_id, text in picked:
-        out = enc.encode(text, query=questions[doc_id])
+    for text, question in picked.values():
+        out = enc.encode(text, query=question)
         tokens.append(len(out.token_embeddings))
         truncated += out.truncated
     dt = time.perf_counter() - t0

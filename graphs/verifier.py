@@ -55,6 +55,11 @@ def numbers(text: str) -> set[str]:
     return out
 
 
+def _cited(markers: str) -> tuple[int, ...]:
+    """The numbers in a run of ``[n]`` / ``[n, m]`` markers, in order."""
+    return tuple(int(n) for group in _MARKER.findall(markers) for n in re.split(r"\s*,\s*", group))
+
+
 def split_claims(draft: str) -> list[tuple[str, tuple[int, ...]]]:
     """A draft with ``[n]`` markers → ``[(claim text without markers, cited numbers)]``."""
     out: list[tuple[str, tuple[int, ...]]] = []
@@ -62,14 +67,12 @@ def split_claims(draft: str) -> list[tuple[str, tuple[int, ...]]]:
         sentence = draft[s:e]
         lead = _LEADING_MARKERS.match(sentence)
         if lead and out:  # "… notice. [1] The next claim …": the markers close the claim before
-            moved = tuple(int(n) for group in _MARKER.findall(lead.group()) for n in re.split(r"\s*,\s*", group))
-            out[-1] = (out[-1][0], out[-1][1] + moved)
+            out[-1] = (out[-1][0], out[-1][1] + _cited(lead.group()))
             sentence = sentence[lead.end():]
-        cited = tuple(int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*,\s*", group))
-        claim = _MARKER.sub("", sentence).strip()
+        claim, cited = _MARKER.sub("", sentence).strip(), _cited(sentence)
         if content_words(claim):
             out.append((claim, cited))
-        elif cited and out:  # markers split off after a full stop ("… in 2023. [1]") belong to the claim before
+        elif cited and out:  # a fragment without content words ("(see [3])") cites for the claim before
             out[-1] = (out[-1][0], out[-1][1] + cited)
     return out
 
