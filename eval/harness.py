@@ -15,6 +15,13 @@ human labels (``eval/calibrate_judge.py``).
 Runs are resumable: each (system, writer, item) result is appended to ``OUT/items.jsonl`` as soon as
 it exists and is not recomputed on a re-run, so a long run can be stopped and continued; the report
 is rebuilt from every result there that belongs to the current sample.
+
+A long run can be split: ``--shard K/N`` answers only the K-th of N parts of the sample (whole
+documents per part, balanced by item count) and records them in ``OUT/items.shard-K-of-N.jsonl``.
+The N parts can run at once, as processes on one machine or on several machines sharing the output
+folder and store; they ingest one at a time (a lock beside the store). A final run of the same
+command without ``--shard`` reads every part, answers whatever is still missing, judges, measures
+throughput and writes the report.
 """
 
 from __future__ import annotations
@@ -40,17 +47,21 @@ log = logging.getLogger("eval")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ITEMS_FILE = "items.jsonl"
+SHARD_FILES = "items.shard-*-of-*.jsonl"
 
 
 def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
              systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
-             store_root: Path | None = None, judge: str = "local", seed: int = SEED) -> dict:
+             store_root: Path | None = None, judge: str = "local", seed: int = SEED,
+             shard: tuple[int, int] | None = None) -> dict:
     """Runs one suite (or ``all``) and writes its report; returns what ``--json`` prints.
 
     ``{"suite", "systems": {name: metrics}, "report": "OUT/report.html", ...}``; for ``all`` the
     ``systems`` entry maps each system to its metrics per suite and ``suites`` holds each suite's result.
     ``store`` is an existing store holding the suite's documents (nothing is ingested into it);
     otherwise documents are ingested into ``store_root/<suite>`` (default ``OUT/stores``).
+    ``shard=(K, N)`` answers only part K of N and writes no report (see the module docstring); it returns
+    ``{"suite", "shard", "items", "answers", "recorded", "file", "seconds"}``.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if suite != "all" and suite not in SUITES:
@@ -61,6 +72,12 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
         raise ValueError(f"data folder {data_dir} does not exist; pass --data DIR (laid out like ../shared/data)")
     if store is not None and suite == "all":
         raise ValueError("--store names one suite's store; with --suite all use --store-root")
+    if shard is not None:
+        k, n = shard
+        if not 1 <= k <= n:
+            raise ValueError(f"shard {k}/{n}: need 1 <= K <= N")
+        if suite not in QA_SUITES:
+            raise ValueError(f"--shard splits one question-answering suite ({', '.join(QA_SUITES)}), not {suite}")
     out_dir.mkdir(parents=True, exist_ok=True)
     store_root = Path(store_root) if store_root else out_dir / "stores"
     if not systems:  # the two headline systems and one ablation row per stage this checkout can switch off
@@ -75,12 +92,13 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
         return _run_faithbench(data_dir, out_dir, limit=limit)
     return _run_qa(suite, data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
                    store=Path(store) if store else store_root / suite, ingest=store is None,
-                   staging=store_root / f"{suite}-sources", judge=judge, seed=seed)
+                   staging=store_root / f"{suite}-sources", judge=judge, seed=seed, shard=shard)
 
 
 # -- question answering suites ------------------------------------------------------------------------
 def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm: str, systems: list[str],
-            progress: bool, store: Path, ingest: bool, staging: Path, judge: str, seed: int) -> dict:
+            progress: bool, store: Path, ingest: bool, staging: Path, judge: str, seed: int,
+            shard: tuple[int, int] | None = None) -> dict:
     from eval.report import write_report
     from eval.systems import make_systems
     from pipeline import Pipeline
@@ -90,10 +108,13 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     out_dir.mkdir(parents=True, exist_ok=True)  # a suite's own folder under an `all` run
     ds = load_suite(suite, data_dir)
     items = sample_items(ds.items, limit, seed)
+    if shard is not None:
+        items = shard_items(items, *shard)
     throughput: dict = {}
     notes = list(ds.notes)
+    lock = _StoreLock(store)
     if ingest:
-        with Pipeline(store) as p:
+        with lock, Pipeline(store) as p:
             rep = p.ingest(ds.sources(items, staging), progress=progress)
         if rep.failed:
             notes += [f"ingest failed for {f.path}: {f.error}" for f in rep.failed]
@@ -112,10 +133,13 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
             raise ValueError(f"none of the sampled {suite} items has its document in store {store}: "
                              + "; ".join(notes[len(ds.notes):]))
 
-    done = _load_records(out_dir / ITEMS_FILE)
+    done = _load_records(out_dir)
     todo = [(it, name) for it in items for name in systems if _key(name, llm, it.id) not in done]
+    items_file = out_dir / (ITEMS_FILE if shard is None else f"items.shard-{shard[0]}-of-{shard[1]}.jsonl")
+    embedder = None
     if todo:
-        runners = make_systems(systems, store, llm, progress=progress)
+        with lock:  # the baseline's chunk index is built on first use: one process builds it, the others load it
+            runners = make_systems(systems, store, llm, progress=progress)
         if "chunk_baseline" in runners and runners["chunk_baseline"].baseline.build_stats:
             b = runners["chunk_baseline"].baseline.build_stats
             throughput["baseline_index"] = {**b, "chunks_per_s": b["embedded"] / b["seconds"] if b["seconds"] else None}
@@ -123,24 +147,39 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         if judge_note:
             notes.append(judge_note)
         golds: dict[str, list[tuple[int, int]]] = {}
-        bar = _bar(len(todo), f"{suite} ({llm})", progress)
-        with open(out_dir / ITEMS_FILE, "a") as fh:
+        bar = _bar(len(todo), f"{suite} ({llm})" + (f" shard {shard[0]}/{shard[1]}" if shard else ""), progress)
+        with open(items_file, "a") as fh:
             for it, name in todo:
                 if it.id not in golds:
                     golds[it.id] = _gold_spans(ds, it, st)
                 rec = _run_one(it, name, llm, runners[name], golds[it.id], the_judge)
+                if shard is not None:
+                    rec["shard"] = f"{shard[0]}/{shard[1]}"
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 fh.flush()
                 done[_key(name, llm, it.id)] = rec
                 bar.update(1)
         bar.close()
-        throughput["embedding"] = _embedding_speed(st, runners)
+        embedder = next((r.pipeline.embedder for r in runners.values() if hasattr(r, "pipeline")), None)
         for r in runners.values():
             r.close()
-    _rejudge(out_dir / ITEMS_FILE, done, [_key(n, llm, it.id) for it in items for n in systems], st, judge, notes)
+    keys = [_key(n, llm, it.id) for it in items for n in systems]
+    if shard is not None:  # judging leftovers, throughput and the report are the final, unsharded run's
+        st.close()
+        return {"suite": suite, "shard": f"{shard[0]}/{shard[1]}", "items": len(items), "answers": len(todo),
+                "recorded": sum(k in done for k in keys), "file": str(items_file),
+                "seconds": round(time.perf_counter() - t_start, 1)}
+    rejudged = _rejudge(done, keys, st, judge, notes)
+    if rejudged or any(out_dir.glob(SHARD_FILES)):  # items.jsonl then holds every answer of the run
+        _write_records(out_dir / ITEMS_FILE, done)
     if todo or not (out_dir / "throughput.json").exists():
+        throughput["embedding"] = _embedding_speed(st, embedder)
         throughput["encoder"] = _encoder_speed(st, items)
     st.close()
+    sharded = sum(1 for k in keys if k in done and "shard" in done[k])
+    if sharded:
+        notes.append(f"{sharded} answers were recorded by --shard runs (processes that may have shared CPUs): "
+                     "their latencies include that sharing")
     records = {name: [done[_key(name, llm, it.id)] for it in items if _key(name, llm, it.id) in done]
                for name in systems}
     by_id = {it.id: it for it in items}
@@ -184,9 +223,13 @@ def _key(system: str, llm: str, item_id: str) -> str:
     return f"{system}|{llm}|{item_id}"
 
 
-def _load_records(path: Path) -> dict[str, dict]:
+def _load_records(out_dir: Path) -> dict[str, dict]:
+    """Every recorded answer in ``out_dir``: the shards' files first, then ``items.jsonl``, which the
+    unsharded run rewrites with every record it holds (so its copy of a record is the latest)."""
     out: dict[str, dict] = {}
-    if path.exists():
+    for path in [*sorted(out_dir.glob(SHARD_FILES)), out_dir / ITEMS_FILE]:
+        if not path.exists():
+            continue
         with open(path) as fh:
             for line in fh:
                 try:
@@ -195,6 +238,48 @@ def _load_records(path: Path) -> dict[str, dict]:
                     continue  # a line cut short by a killed run: that item is simply run again
                 out[_key(rec["system"], rec["llm"], rec["item"])] = rec
     return out
+
+
+def shard_items(items: Sequence[Item], k: int, n: int) -> list[Item]:
+    """Part ``k`` (1-based) of ``n`` of ``items``, in their order: whole documents per part (a document's
+    questions share its cached embeddings), documents dealt largest first to the part with the fewest
+    items so far. The same items give the same parts in every process."""
+    per_doc: dict[str, int] = {}
+    for it in items:
+        per_doc[it.doc_id] = per_doc.get(it.doc_id, 0) + 1
+    load = [0] * n
+    part: dict[str, int] = {}
+    for doc, count in sorted(per_doc.items(), key=lambda kv: (-kv[1], kv[0])):
+        j = min(range(n), key=lambda i: (load[i], i))
+        part[doc] = j
+        load[j] += count
+    return [it for it in items if part[it.doc_id] == k - 1]
+
+
+class _StoreLock:
+    """An exclusive lock beside ``store`` (re-entrant within a process): shard processes ingest into one
+    store, and build the baseline's chunk index, one at a time."""
+
+    def __init__(self, store: Path) -> None:
+        self.path = store.parent / f".{store.name}.eval-lock"
+        self._fh = None
+        self._depth = 0
+
+    def __enter__(self) -> _StoreLock:
+        import fcntl
+
+        if self._depth == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a")
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fh is not None:
+            self._fh.close()  # closing releases the lock
+            self._fh = None
 
 
 def _gold_spans(ds, item: Item, store) -> list[tuple[int, int]]:
@@ -237,17 +322,18 @@ def _run_one(item: Item, name: str, llm: str, runner, gold: list[tuple[int, int]
     return rec
 
 
-def _rejudge(path: Path, done: dict[str, dict], keys: list[str], store, kind: str, notes: list[str]) -> None:
-    """Judges answers recorded while the judge was unavailable (their context is re-read from the store)."""
+def _rejudge(done: dict[str, dict], keys: list[str], store, kind: str, notes: list[str]) -> bool:
+    """Judges answers recorded while the judge was unavailable (their context is re-read from the store);
+    True when any record changed."""
     pending = [k for k in keys if k in done and "error" not in done[k] and not done[k]["abstained"]
                and "judge" not in done[k]]
     if not pending:
-        return
+        return False
     judge, note = _make_judge(kind)
     if judge is None:
         if note not in notes:
             notes.append(note)
-        return
+        return False
     texts: dict[str, str] = {}
     for k in pending:
         rec = done[k]
@@ -263,7 +349,11 @@ def _rejudge(path: Path, done: dict[str, dict], keys: list[str], store, kind: st
             rec.pop("judge_error", None)
         except Exception as exc:
             rec["judge_error"] = f"{type(exc).__name__}: {exc}"
-    tmp = path.with_name(path.name + ".tmp")
+    return True
+
+
+def _write_records(path: Path, done: dict[str, dict]) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     with open(tmp, "w") as fh:
         for rec in done.values():
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -286,13 +376,18 @@ ENCODER_SECTIONS = 4
 ENCODER_MAX_TOKENS = 16384
 
 
-def _embedding_speed(store, runners, n: int = 128) -> dict:
-    """Passages embedded per second by the shared MiniLM (stored passage texts, batch as configured)."""
+def _embedding_speed(store, emb=None, n: int = 128) -> dict:
+    """Passages embedded per second by the systems' shared MiniLM (stored passage texts, batch as
+    configured); one is loaded as the pipeline configures it when this run answered nothing."""
     passages = list(store.passages_by_rowid(range(1, n + 1)).values())
-    runner = next((r for r in runners.values() if hasattr(r, "pipeline")), None)
-    if not passages or runner is None:
+    if not passages:
         return {"passages_per_s": None}
-    emb = runner.pipeline.embedder
+    if emb is None:
+        from encoders.embedder import Embedder
+        from pipeline.config import PipelineConfig
+
+        cfg = PipelineConfig().index
+        emb = Embedder(cfg.embedder or None, batch_size=cfg.embed_batch, cache_size=cfg.embed_cache)
     emb.encode([passages[0].text])  # warm
     t0 = time.perf_counter()
     emb.encode([p.text for p in passages])
@@ -439,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-root", type=Path, help="where the harness ingests its own stores (default OUT/stores)")
     p.add_argument("--judge", default="local", choices=["local", "openai"], help="hallucination judge")
     p.add_argument("--seed", type=int, default=SEED, help="sampling seed for --limit")
+    p.add_argument("--shard", type=parse_shard, metavar="K/N",
+                   help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
@@ -456,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
                               systems=args.systems.split(",") if args.systems else None,
                               progress=not args.no_progress, store=args.store, store_root=args.store_root,
-                              judge=args.judge, seed=args.seed)
+                              judge=args.judge, seed=args.seed, shard=args.shard)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 1
@@ -465,9 +562,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if args.json:
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    elif "shard" in result:
+        out.write(shard_text(result) + "\n")
     else:
         out.write(_headline_text(result) + f"\nreport: {result['report']}\n")
     return 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` → ``(K, N)`` with 1 <= K <= N (an ``argparse`` type)."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shard must be K/N, e.g. 1/4, got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"shard {text}: need 1 <= K <= N")
+    return k, n
+
+
+def shard_text(result: dict) -> str:
+    return (f"{result['suite']} shard {result['shard']}: {result['items']} items, {result['answers']} answered now, "
+            f"{result['recorded']} recorded in {result['file']}; run the same command without --shard for the report")
 
 
 def _headline_text(result: dict) -> str:

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-root", type=Path, help="where the evaluation ingests its own stores (default OUT/stores)")
     p.add_argument("--judge", choices=["local", "openai"], default="local", help="hallucination judge")
     p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     p = sub.add_parser("bench", help="benchmarks")
@@ -182,12 +184,22 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard(text: str) -> tuple[int, int]:
+    from eval.harness import parse_shard
+
+    return parse_shard(text)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.harness import run_eval
+    from eval.harness import run_eval, shard_text
 
     result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
                       systems=args.systems.split(",") if args.systems else None, progress=True,
-                      store=args.store, store_root=args.store_root, judge=args.judge, seed=args.seed)
+                      store=args.store, store_root=args.store_root, judge=args.judge, seed=args.seed,
+                      shard=args.shard)
+    if "shard" in result:
+        _emit(args, result, shard_text(result))
+        return 0
     lines = [f"suite {result['suite']}: report {result['report']}"]
     for name, metrics in result["systems"].items():
         shown = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}

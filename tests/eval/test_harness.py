@@ -6,14 +6,17 @@ suite with every default system. Both check the report's structure, not its numb
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from eval.harness import run_eval
+from eval.datasets import load_suite
+from eval.harness import parse_shard, run_eval, shard_items
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data"
@@ -76,6 +79,54 @@ def test_cli_prints_one_json_object(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "eval.harness", "--suite", "cuad", "--out", str(out), "--data",
                           str(tmp_path / "nope"), "--json"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and bad.stdout == "" and "data folder" in bad.stderr
+
+
+def test_shards_split_whole_documents_evenly_and_cover_every_item():
+    items = load_suite("contractnli", DATA).items
+    parts = [shard_items(items, k, 3) for k in (1, 2, 3)]
+    assert sorted(it.id for p in parts for it in p) == sorted(it.id for it in items)  # each item in one part
+    docs = [{it.doc_id for it in p} for p in parts]
+    assert all(not (docs[i] & docs[j]) for i in range(3) for j in range(i + 1, 3))  # whole documents
+    sizes = [len(p) for p in parts]
+    assert max(sizes) - min(sizes) <= max(Counter(it.doc_id for it in items).values())
+    position = {it.id: i for i, it in enumerate(items)}
+    assert all([position[it.id] for it in p] == sorted(position[it.id] for it in p) for p in parts)
+    assert shard_items(items, 1, 1) == list(items)
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/2", "3/2", "a/b", "2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_shard(bad)
+
+
+def test_shards_run_at_once_then_the_plain_run_reports_them_all(tmp_path):
+    out, stores = tmp_path / "run", tmp_path / "stores"
+    systems = ["sectionrag", "chunk_baseline"]
+    cmd = [sys.executable, "-m", "eval.harness", "--suite", "contractnli", "--limit", "4", "--llm", "extractive",
+           "--systems", ",".join(systems), "--out", str(out), "--store-root", str(stores), "--no-progress", "--json"]
+    # both parts at once, into one store (they ingest their own documents one after the other)
+    procs = [subprocess.Popen([*cmd, "--shard", f"{k}/2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT) for k in (1, 2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+    parts = [json.loads(o) for o, _ in outs]
+    assert [p["shard"] for p in parts] == ["1/2", "2/2"] and sum(p["items"] for p in parts) == 4
+    assert all(p["answers"] == p["recorded"] == 2 * p["items"] for p in parts)
+    assert not (out / "report.html").exists() and not (out / "items.jsonl").exists()
+    recs = [json.loads(line) for k in (1, 2) for line in (out / f"items.shard-{k}-of-2.jsonl").read_text().splitlines()]
+    assert len({(r["system"], r["item"]) for r in recs}) == len(recs) == 8
+    # the plain run answers nothing again: it reads both parts, writes items.jsonl and the report
+    result = run_eval("contractnli", DATA, out, limit=4, llm="extractive", systems=systems, progress=False,
+                      store_root=stores)
+    check_suite_report(out, result, systems)
+    final = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert sorted(r["seconds"] for r in final) == sorted(r["seconds"] for r in recs)  # the shards' answers, unchanged
+    assert any("--shard runs" in n for n in result["notes"])
+    assert result["throughput"]["embedding"]["passages_per_s"] > 0
+    # a shard over a suite that is not question answering, or K > N, is one clear error
+    with pytest.raises(ValueError, match="question-answering"):
+        run_eval("faithbench", DATA, out, shard=(1, 2))
+    bad = subprocess.run([*cmd, "--shard", "3/2"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "need 1 <= K <= N" in bad.stderr
 
 
 @pytest.mark.slow
