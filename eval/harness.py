@@ -168,6 +168,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         st.close()
         return {"suite": suite, "shard": f"{shard[0]}/{shard[1]}", "items": len(items), "answers": len(todo),
                 "recorded": sum(k in done for k in keys), "file": str(items_file),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "seconds": round(time.perf_counter() - t_start, 1)}
     rejudged = _rejudge(done, keys, st, judge, notes)
     if rejudged or any(out_dir.glob(SHARD_FILES)):  # items.jsonl then holds every answer of the run
@@ -187,8 +188,11 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         for rec in recs:
             if "error" not in rec:
                 rec["metrics"] = score(by_id[rec["item"]], run_from_record(rec), [tuple(g) for g in rec["gold"]])
+    # peak memory is of the process that answered: a run that only reports keeps the earlier figure
+    throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if todo else None
     throughput = _keep_measured(out_dir / "throughput.json", throughput)
-    throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if throughput.get("peak_rss_mb") is None:
+        throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "suite": suite,
         "systems": {name: aggregate(suite, recs) for name, recs in records.items()},
@@ -205,14 +209,18 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
 
 def _keep_measured(path: Path, now: dict) -> dict:
     """Throughput measured by an earlier invocation into the same folder is kept when this one measured
-    nothing new (a resumed run that found its documents stored and its answers recorded)."""
+    nothing new (a resumed run that found its documents stored and its answers recorded); what is kept
+    is marked ``"earlier_run": true`` (the report says so)."""
     try:
         before = json.loads(path.read_text())
     except (OSError, ValueError):
         before = {}
-    merged = dict(before)
+    merged = {k: ({**v, "earlier_run": True} if isinstance(v, dict) else v) for k, v in before.items()}
     for k, v in now.items():
-        measured = v.get("docs_per_s") is not None if k == "ingest" else bool(v)
+        if k == "ingest":
+            measured = v.get("docs_per_s") is not None
+        else:
+            measured = bool(v) if isinstance(v, dict) else v is not None
         if measured or k not in before:
             merged[k] = v
     path.write_text(json.dumps(merged))

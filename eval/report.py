@@ -95,23 +95,27 @@ def _detail_rows(res: dict) -> list[list[str]]:
     return rows
 
 
+EARLIER = " (measured by an earlier run into this folder)"
+
+
 def _throughput_rows(tp: dict) -> list[list[str]]:
     rows = [["measure", "value"]]
+    kept = lambda d: EARLIER if (d or {}).get("earlier_run") else ""  # noqa: E731
     ing = tp.get("ingest")
     if ing:
         rows += [["ingest documents / pages / passages", f"{ing['documents']} / {ing['pages']} / {ing['passages']} "
-                  f"in {ing['seconds']:.1f}s ({ing['skipped']} already stored)"],
+                  f"in {ing['seconds']:.1f}s ({ing['skipped']} already stored){kept(ing)}"],
                  ["ingest docs/s", _num(ing["docs_per_s"], 3)], ["ingest pages/s", _num(ing["pages_per_s"], 2)]]
     emb = tp.get("embedding")
     if emb:
-        rows.append(["embedding passages/s (MiniLM, ≤256 tokens)", _num(emb.get("passages_per_s"), 1)])
+        rows.append(["embedding passages/s (MiniLM, ≤256 tokens)", _num(emb.get("passages_per_s"), 1) + kept(emb)])
     b = tp.get("baseline_index")
     if b:
-        rows.append(["baseline chunk index: chunks embedded/s (512 tokens)", _num(b.get("chunks_per_s"), 2)])
+        rows.append(["baseline chunk index: chunks embedded/s (512 tokens)", _num(b.get("chunks_per_s"), 2) + kept(b)])
     enc = tp.get("encoder") or {}
     read = (f" ({enc['sections']} sections, {enc['tokens']} tokens, longest {enc['longest_tokens']})"
             if enc.get("sections") else "")
-    rows.append(["encoder tokens/s", _num(enc.get("tokens_per_s")) + read + " — " + enc.get("note", "")])
+    rows.append(["encoder tokens/s", _num(enc.get("tokens_per_s")) + read + kept(enc) + " — " + enc.get("note", "")])
     rows.append(["peak memory (process RSS, MB)", _num(tp.get("peak_rss_mb"), 0)])
     return rows
 

@@ -61,8 +61,10 @@ def test_smoke_contractnli_resumes(tmp_path):
     again = run_eval("contractnli", DATA, out, limit=2, llm="extractive", systems=systems, progress=False,
                      store_root=stores)
     assert (out / "items.jsonl").read_text().splitlines()[: len(before.splitlines())] == before.splitlines()
-    assert again["throughput"]["ingest"] == result["throughput"]["ingest"]  # what was measured is kept
-    assert again["throughput"]["encoder"] == enc
+    for what in ("ingest", "encoder", "embedding"):  # what was measured is kept, and said to be kept
+        assert again["throughput"][what] == {**result["throughput"][what], "earlier_run": True}
+    assert again["throughput"]["peak_rss_mb"] == result["throughput"]["peak_rss_mb"]
+    assert "measured by an earlier run into this folder" in (out / "report.md").read_text()
     assert again["systems"]["sectionrag"]["headline"] == result["systems"]["sectionrag"]["headline"]
 
 
