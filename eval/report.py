@@ -184,11 +184,14 @@ def plot_suite(out_dir: Path, result: dict, records: dict[str, list[dict]]) -> l
     made.append(("retrieval.png", "Retrieval: does the retrieved text / the writer's context contain the gold evidence"))
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    data = [[r["seconds"] for r in records.get(n, []) if "seconds" in r] or [0.0] for n in names]
-    ax.boxplot(data, showfliers=True)
+    # log scale: cached and uncached answers differ by orders of magnitude, and one stalled answer would
+    # otherwise flatten every box
+    data = [[max(r["seconds"], 1e-3) for r in records.get(n, []) if "seconds" in r] or [1e-3] for n in names]
+    ax.boxplot(data, whis=(5, 95), showfliers=True, flierprops={"markersize": 3})
+    ax.set_yscale("log")
     ax.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("seconds per question")
-    ax.set_title("ask latency per system", fontsize=10)
+    ax.set_ylabel("seconds per question (log)")
+    ax.set_title("ask latency per system (box: quartiles, whiskers: 5th-95th percentile)", fontsize=10)
     fig.tight_layout()
     fig.savefig(folder / "latency.png", dpi=110)
     plt.close(fig)
