@@ -188,11 +188,10 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         for rec in recs:
             if "error" not in rec:
                 rec["metrics"] = score(by_id[rec["item"]], run_from_record(rec), [tuple(g) for g in rec["gold"]])
-    # peak memory is of the process that answered: a run that only reports keeps the earlier figure
+    # peak memory is of a process that answered: a run that only reports keeps the earlier figure, or has
+    # none (the parts of a sharded run print their own, ``peak_rss_mb`` in their --json)
     throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if todo else None
     throughput = _keep_measured(out_dir / "throughput.json", throughput)
-    if throughput.get("peak_rss_mb") is None:
-        throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "suite": suite,
         "systems": {name: aggregate(suite, recs) for name, recs in records.items()},

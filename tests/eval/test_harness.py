@@ -124,6 +124,8 @@ def test_shards_run_at_once_then_the_plain_run_reports_them_all(tmp_path):
     assert sorted(r["seconds"] for r in final) == sorted(r["seconds"] for r in recs)  # the shards' answers, unchanged
     assert any("--shard runs" in n for n in result["notes"])
     assert result["throughput"]["embedding"]["passages_per_s"] > 0
+    assert result["throughput"]["peak_rss_mb"] is None  # this run answered nothing; each part printed its own
+    assert all(p["peak_rss_mb"] > 100 for p in parts)
     # a shard over a suite that is not question answering, or K > N, is one clear error
     with pytest.raises(ValueError, match="question-answering"):
         run_eval("faithbench", DATA, out, shard=(1, 2))
