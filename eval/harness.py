@@ -19,7 +19,8 @@ is rebuilt from every result there that belongs to the current sample.
 A long run can be split: ``--shard K/N`` answers only the K-th of N parts of the sample (whole
 documents per part, balanced by item count) and records them in ``OUT/items.shard-K-of-N.jsonl``.
 The N parts can run at once, as processes on one machine or on several machines sharing the output
-folder and store; they ingest one at a time (a lock beside the store). A final run of the same
+folder and store; the first part to take a lock beside the store ingests the whole sample's documents,
+the others find them stored. A final run of the same
 command without ``--shard`` reads every part, answers whatever is still missing, judges, measures
 throughput and writes the report.
 """
@@ -107,15 +108,17 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)  # a suite's own folder under an `all` run
     ds = load_suite(suite, data_dir)
-    items = sample_items(ds.items, limit, seed)
-    if shard is not None:
-        items = shard_items(items, *shard)
+    sample = sample_items(ds.items, limit, seed)
+    items = sample if shard is None else shard_items(sample, *shard)
     throughput: dict = {}
     notes = list(ds.notes)
     lock = _StoreLock(store)
     if ingest:
+        # every part ingests the whole sample's sources: the first to take the lock stores them, the others
+        # and the final plain run find them stored (a part's own subset would be a different source unit
+        # for suites read as one bulk export, and be ingested again)
         with lock, Pipeline(store) as p:
-            rep = p.ingest(ds.sources(items, staging), progress=progress)
+            rep = p.ingest(ds.sources(sample, staging), progress=progress)
         if rep.failed:
             notes += [f"ingest failed for {f.path}: {f.error}" for f in rep.failed]
         fresh = rep.documents
