@@ -49,6 +49,7 @@ log = logging.getLogger("eval")
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ITEMS_FILE = "items.jsonl"
 SHARD_FILES = "items.shard-*-of-*.jsonl"
+PART_FILES = "throughput.shard-*-of-*.json"
 
 
 def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
@@ -169,10 +170,12 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     keys = [_key(n, llm, it.id) for it in items for n in systems]
     if shard is not None:  # judging leftovers, throughput and the report are the final, unsharded run's
         st.close()
-        return {"suite": suite, "shard": f"{shard[0]}/{shard[1]}", "items": len(items), "answers": len(todo),
+        part = {"suite": suite, "shard": f"{shard[0]}/{shard[1]}", "items": len(items), "answers": len(todo),
                 "recorded": sum(k in done for k in keys), "file": str(items_file),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "seconds": round(time.perf_counter() - t_start, 1)}
+        _record_part(out_dir / f"throughput.shard-{shard[0]}-of-{shard[1]}.json", part, throughput)
+        return part
     rejudged = _rejudge(done, keys, st, judge, notes)
     if rejudged or any(out_dir.glob(SHARD_FILES)):  # items.jsonl then holds every answer of the run
         _write_records(out_dir / ITEMS_FILE, done)
@@ -194,6 +197,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     # peak memory is of a process that answered: a run that only reports keeps the earlier figure, or has
     # none (the parts of a sharded run print their own, ``peak_rss_mb`` in their --json)
     throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if todo else None
+    _merge_parts(out_dir, throughput)
     throughput = _keep_measured(out_dir / "throughput.json", throughput)
     result = {
         "suite": suite,
@@ -227,6 +231,40 @@ def _keep_measured(path: Path, now: dict) -> dict:
             merged[k] = v
     path.write_text(json.dumps(merged))
     return merged
+
+
+def _record_part(path: Path, part: dict, throughput: dict) -> None:
+    """What a ``--shard`` part measured, for the final plain run's report. A resumed part that answered
+    nothing new keeps the file of the invocation that did."""
+    if not part["answers"] and path.exists():
+        return
+    path.write_text(json.dumps({**throughput, "shard": part["shard"], "answers": part["answers"],
+                                "peak_rss_mb": part["peak_rss_mb"], "seconds": part["seconds"]}))
+
+
+def _merge_parts(out_dir: Path, throughput: dict) -> None:
+    """Fills in from the ``--shard`` parts' files what this run did not measure itself: the ingest (the
+    part that stored the documents), the baseline's chunk-index build, and, when this run answered
+    nothing, peak memory (the largest part's, each part's listed under ``peak_rss_mb_parts``)."""
+    parts = []
+    for f in sorted(out_dir.glob(PART_FILES)):
+        try:
+            parts.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            continue
+    if not parts:
+        return
+    for key, measured in (("ingest", "docs_per_s"), ("baseline_index", "chunks_per_s")):
+        if (throughput.get(key) or {}).get(measured) is None:
+            for p in parts:
+                if (p.get(key) or {}).get(measured) is not None:
+                    throughput[key] = {**p[key], "from_shard": p["shard"]}
+                    break
+    if throughput.get("peak_rss_mb") is None:
+        peaks = {p["shard"]: p["peak_rss_mb"] for p in parts if p.get("peak_rss_mb")}
+        if peaks:
+            throughput["peak_rss_mb"] = max(peaks.values())
+            throughput["peak_rss_mb_parts"] = peaks
 
 
 def _key(system: str, llm: str, item_id: str) -> str:

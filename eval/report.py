@@ -100,7 +100,11 @@ EARLIER = " (measured by an earlier run into this folder)"
 
 def _throughput_rows(tp: dict) -> list[list[str]]:
     rows = [["measure", "value"]]
-    kept = lambda d: EARLIER if (d or {}).get("earlier_run") else ""  # noqa: E731
+    def kept(d: dict | None) -> str:
+        d = d or {}
+        return EARLIER if d.get("earlier_run") else (f" (measured by --shard part {d['from_shard']})"
+                                                     if d.get("from_shard") else "")
+
     ing = tp.get("ingest")
     if ing:
         rows += [["ingest documents / pages / passages", f"{ing['documents']} / {ing['pages']} / {ing['passages']} "
@@ -116,7 +120,10 @@ def _throughput_rows(tp: dict) -> list[list[str]]:
     read = (f" ({enc['sections']} sections, {enc['tokens']} tokens, longest {enc['longest_tokens']})"
             if enc.get("sections") else "")
     rows.append(["encoder tokens/s", _num(enc.get("tokens_per_s")) + read + kept(enc) + " — " + enc.get("note", "")])
-    rows.append(["peak memory (process RSS, MB)", _num(tp.get("peak_rss_mb"), 0)])
+    parts = tp.get("peak_rss_mb_parts")
+    by_part = (" (the largest of the --shard parts: " + ", ".join(f"{k} {_num(v, 0)}" for k, v in parts.items()) + ")"
+               if parts else "")
+    rows.append(["peak memory (process RSS, MB)", _num(tp.get("peak_rss_mb"), 0) + by_part])
     return rows
 
 

@@ -124,8 +124,15 @@ def test_shards_run_at_once_then_the_plain_run_reports_them_all(tmp_path):
     assert sorted(r["seconds"] for r in final) == sorted(r["seconds"] for r in recs)  # the shards' answers, unchanged
     assert any("--shard runs" in n for n in result["notes"])
     assert result["throughput"]["embedding"]["passages_per_s"] > 0
-    assert result["throughput"]["peak_rss_mb"] is None  # this run answered nothing; each part printed its own
+    # this run answered and ingested nothing: the report takes the parts' figures, and says so
     assert all(p["peak_rss_mb"] > 100 for p in parts)
+    tp = result["throughput"]
+    assert tp["peak_rss_mb"] == max(p["peak_rss_mb"] for p in parts)
+    assert tp["peak_rss_mb_parts"] == {p["shard"]: p["peak_rss_mb"] for p in parts}
+    assert tp["ingest"]["from_shard"] in ("1/2", "2/2") and tp["ingest"]["docs_per_s"] > 0
+    assert tp["baseline_index"]["from_shard"] in ("1/2", "2/2") and tp["baseline_index"]["chunks_per_s"] > 0
+    report = (out / "report.md").read_text()
+    assert "the largest of the --shard parts: 1/2" in report and "measured by --shard part" in report
     # a shard over a suite that is not question answering, or K > N, is one clear error
     with pytest.raises(ValueError, match="question-answering"):
         run_eval("faithbench", DATA, out, shard=(1, 2))
