@@ -58,6 +58,9 @@ class Suite:
     source_text: Callable[[str], str]
     """The source file's text of a document (what gold spans index into)."""
     notes: list[str] = field(default_factory=list)
+    bulk: bool = False
+    """The documents come from one bulk export, staged per sample (a subset is a new source unit to the
+    ingester): the harness then stages and ingests only the sampled documents the store lacks."""
 
 
 # -- sampling ------------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def load_synthea(data: Path) -> Suite:
             tmp.rename(folder)
         return [folder]
 
-    return Suite("synthea", items, sources, lambda d: "",
+    return Suite("synthea", items, sources, lambda d: "", bulk=True,
                  notes=["questions are generated from each patient's FHIR resources (first onset of each disorder, "
                         "first prescription of each medication, first date of each procedure, the medication and "
                         "allergy lists) and asked of that patient's record (the rendered summary, encounters and "

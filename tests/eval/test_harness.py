@@ -152,3 +152,25 @@ def test_smoke_all_suites(tmp_path):
         assert set(result["systems"]["sectionrag"]) >= {suite}
     assert (out / "report.html").exists() and (out / "report.md").read_text().count("| sectionrag |") == 4
     assert (out / "faithbench" / "report.md").exists()
+
+
+@pytest.mark.slow
+def test_a_bulk_export_run_ingests_only_the_patients_the_store_lacks(tmp_path):
+    """Synthea is one bulk FHIR export: a limited run stages a subset of it. A later run whose patients are
+    all stored (here a smaller sample, as after a full run) must not stage and ingest them again."""
+    from eval.datasets import sample_items
+
+    items = load_suite("synthea", DATA).items
+    first = {it.doc_id for it in sample_items(items, 2)}
+    assert len(first) == 2
+    seed = next(s for s in range(1000) if {it.doc_id for it in sample_items(items, 1, s)} < first)
+    stores = tmp_path / "stores"
+    kw = dict(llm="extractive", systems=["sectionrag"], progress=False, store_root=stores)
+    r1 = run_eval("synthea", DATA, tmp_path / "a", limit=2, **kw)
+    assert r1["throughput"]["ingest"]["documents"] == 2
+    staged = sorted(p.name for p in (stores / "synthea-sources").iterdir())
+    r2 = run_eval("synthea", DATA, tmp_path / "b", limit=1, seed=seed, **kw)
+    ing = r2["throughput"]["ingest"]
+    assert ing["documents"] == 0 and ing["skipped"] == 1 and ing["docs_per_s"] is None
+    assert sorted(p.name for p in (stores / "synthea-sources").iterdir()) == staged  # nothing new staged
+    assert r2["systems"]["sectionrag"]["answered"] == 1
