@@ -287,6 +287,8 @@ def _merge_parts(out_dir: Path, throughput: dict) -> None:
         if peaks:
             throughput["peak_rss_mb"] = max(peaks.values())
             throughput["peak_rss_mb_parts"] = peaks
+    # each part's last invocation that answered something: how many answers, in how long
+    throughput["shard_parts"] = [{k: p.get(k) for k in ("shard", "answers", "seconds", "peak_rss_mb")} for p in parts]
 
 
 def _key(system: str, llm: str, item_id: str) -> str:

@@ -124,6 +124,9 @@ def _throughput_rows(tp: dict) -> list[list[str]]:
     by_part = (" (the largest of the --shard parts: " + ", ".join(f"{k} {_num(v, 0)}" for k, v in parts.items()) + ")"
                if parts else "")
     rows.append(["peak memory (process RSS, MB)", _num(tp.get("peak_rss_mb"), 0) + by_part])
+    for part in tp.get("shard_parts") or []:
+        rows.append([f"--shard part {part['shard']} (its last invocation that answered)",
+                     f"{part['answers']} answers in {_num(part['seconds'], 0)} s"])
     return rows
 
 

@@ -133,6 +133,8 @@ def test_shards_run_at_once_then_the_plain_run_reports_them_all(tmp_path):
     assert tp["baseline_index"]["from_shard"] in ("1/2", "2/2") and tp["baseline_index"]["chunks_per_s"] > 0
     report = (out / "report.md").read_text()
     assert "the largest of the --shard parts: 1/2" in report and "measured by --shard part" in report
+    assert [(p["shard"], p["answers"]) for p in tp["shard_parts"]] == [("1/2", 4), ("2/2", 4)]
+    assert "| --shard part 2/2 (its last invocation that answered) | 4 answers in " in report
     # a shard over a suite that is not question answering, or K > N, is one clear error
     with pytest.raises(ValueError, match="question-answering"):
         run_eval("faithbench", DATA, out, shard=(1, 2))
