@@ -89,6 +89,10 @@ def _detail_rows(res: dict) -> list[list[str]]:
             f"fp {res['systems'][n]['abstention']['fp']}, fn {res['systems'][n]['abstention']['fn']})" for n in names)])
     for k in ("p50", "p95", "mean"):
         rows.append([f"latency {k} (s)", *(_num(res["systems"][n]["latency_s"][k]) for n in names)])
+    for k in ("p50", "p95"):
+        rows.append([f"latency {k}, a process's first question on a document (s)", *(
+            _num((res["systems"][n].get("latency_first_on_doc_s") or {}).get(k))
+            + f" (n={(res['systems'][n].get('latency_first_on_doc_s') or {}).get('n', 0)})" for n in names)])
     rows.append(["answered / abstained / errors", *(
         f"{res['systems'][n]['answered']} / {res['systems'][n]['abstained']} / {res['systems'][n]['errors']}"
         for n in names)])

@@ -68,6 +68,28 @@ def test_smoke_contractnli_resumes(tmp_path):
     assert again["systems"]["sectionrag"]["headline"] == result["systems"]["sectionrag"]["headline"]
 
 
+def test_first_question_on_a_document_is_flagged_and_reported(tmp_path):
+    """A --data folder of the same layout with one NDA: three hypotheses about it, so each system answers the
+    document once cold and twice with its sentences cached; the report gives the cold latency apart."""
+    raw = json.loads((DATA / "contractnli" / "dev.json").read_text())
+    raw["documents"] = raw["documents"][:1]
+    (tmp_path / "data" / "contractnli").mkdir(parents=True)
+    (tmp_path / "data" / "contractnli" / "dev.json").write_text(json.dumps(raw))
+    systems = ["sectionrag", "chunk_baseline"]
+    out = tmp_path / "run"
+    result = run_eval("contractnli", tmp_path / "data", out, limit=3, llm="extractive", systems=systems,
+                      progress=False, store_root=tmp_path / "stores")
+    assert result["items"] == 3 and result["items_total"] == len(raw["labels"])
+    recs = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    for name in systems:
+        flags = [r["first_on_doc"] for r in recs if r["system"] == name]
+        assert flags == [True, False, False]
+        cold = result["systems"][name]["latency_first_on_doc_s"]
+        first = next(r["seconds"] for r in recs if r["system"] == name and r["first_on_doc"])
+        assert cold["n"] == 1 and cold["p50"] == pytest.approx(first)
+    assert "| latency p50, a process's first question on a document (s) |" in (out / "report.md").read_text()
+
+
 def test_cli_prints_one_json_object(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "eval.harness", "--suite", "cuad", "--limit", "1", "--llm", "extractive",
