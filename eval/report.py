@@ -100,6 +100,7 @@ def _detail_rows(res: dict) -> list[list[str]]:
 
 
 EARLIER = " (measured by an earlier run into this folder)"
+NO_RETRIEVAL_PLOT = "No retrieval plot: this suite's questions have no gold evidence spans to measure retrieval against."
 
 
 def _throughput_rows(tp: dict) -> list[list[str]]:
@@ -188,14 +189,18 @@ def plot_suite(out_dir: Path, result: dict, records: dict[str, list[dict]]) -> l
     plt.close(fig)
     made.append(("quality_hallucination.png", "Answer quality and hallucination rate per system"))
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, (k, t) in zip(axes, (("recall_at_k", "retrieval recall@k"), ("evidence_coverage", "gold evidence in retrieved text"),
-                                 ("context_coverage", "gold evidence in writer's context"))):
-        _bars(ax, names, [sysm[n]["retrieval"][k] for n in names], t)
-    fig.tight_layout()
-    fig.savefig(folder / "retrieval.png", dpi=110)
-    plt.close(fig)
-    made.append(("retrieval.png", "Retrieval: does the retrieved text / the writer's context contain the gold evidence"))
+    panels = (("recall_at_k", "retrieval recall@k"), ("evidence_coverage", "gold evidence in retrieved text"),
+              ("context_coverage", "gold evidence in writer's context"))
+    if any(sysm[n]["retrieval"][k].get("mean") is not None for n in names for k, _ in panels):
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+        for ax, (k, t) in zip(axes, panels):
+            _bars(ax, names, [sysm[n]["retrieval"][k] for n in names], t)
+        fig.tight_layout()
+        fig.savefig(folder / "retrieval.png", dpi=110)
+        plt.close(fig)
+        made.append(("retrieval.png", "Retrieval: does the retrieved text / the writer's context contain the gold evidence"))
+    else:  # no gold evidence spans (Synthea): three empty panels would say nothing
+        (folder / "retrieval.png").unlink(missing_ok=True)
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     # log scale: cached and uncached answers differ by orders of magnitude, and one stalled answer would
@@ -308,12 +313,16 @@ def write_report(out_dir: Path, result: dict, records: dict[str, list[dict]]) ->
                                                           _md_table(_throughput_rows(result["throughput"])), "",
                                                           "## Plots", ""]
         md += [f"![{cap}]({PLOTS}/{f})" for f, cap in plots]
+        if not any(f == "retrieval.png" for f, _ in plots):
+            md += ["", NO_RETRIEVAL_PLOT]
         hl += ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in _about(result)) + "</ul>",
                "<h2>Headline</h2>", _html_table(headline_rows(result)),
                "<h2>All metrics (mean [95% CI] (n items))</h2>", _html_table(_detail_rows(result)),
                "<h2>Throughput</h2>", _html_table(_throughput_rows(result["throughput"])), "<h2>Plots</h2>"]
         hl += [f"<figure><img alt='{html.escape(cap)}' src='{_img_b64(out_dir / PLOTS / f)}'>"
                f"<figcaption>{html.escape(cap)}</figcaption></figure>" for f, cap in plots]
+        if not any(f == "retrieval.png" for f, _ in plots):
+            hl += [f"<p class='note'>{html.escape(NO_RETRIEVAL_PLOT)}</p>"]
     else:
         md += ["No results."]
         hl += ["<p>No results.</p>"]
