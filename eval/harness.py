@@ -104,7 +104,8 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     from eval.report import write_report
     from eval.systems import make_systems
     from pipeline import Pipeline
-    from pipeline.store import SectionStore
+    from pipeline.store import DB_NAME, SectionStore
+    from pipeline.types import IngestReport
 
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)  # a suite's own folder under an `all` run
@@ -120,23 +121,19 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         # for suites read as one bulk export, and be ingested again)
         with lock, Pipeline(store) as p:
             wanted = sample
-            if ds.bulk:  # a bulk export's subset is a new source unit: stage only what the store lacks
-                have = _stored_ids(store)
+            if ds.bulk and (store / DB_NAME).exists():  # a bulk export's subset is a new source unit:
+                have = set(p.documents())                 # stage only what the store lacks
                 wanted = [it for it in sample if it.doc_id not in have]
-            if wanted:
-                rep = p.ingest(ds.sources(wanted, staging), progress=progress)
-                if rep.failed:
-                    notes += [f"ingest failed for {f.path}: {f.error}" for f in rep.failed]
-                fresh = rep.documents
-                throughput["ingest"] = {
-                    "documents": rep.documents, "pages": rep.pages, "passages": rep.passages,
-                    "seconds": rep.seconds, "skipped": rep.skipped + len({it.doc_id for it in sample} - {it.doc_id for it in wanted}),
-                    "docs_per_s": rep.documents / rep.seconds if fresh and rep.seconds else None,
-                    "pages_per_s": rep.pages / rep.seconds if fresh and rep.seconds else None}
-            else:
-                throughput["ingest"] = {"documents": 0, "pages": 0, "passages": 0, "seconds": 0.0,
-                                        "skipped": len({it.doc_id for it in sample}), "docs_per_s": None,
-                                        "pages_per_s": None}
+            rep = (p.ingest(ds.sources(wanted, staging), progress=progress) if wanted
+                   else IngestReport(documents=0, sections=0, passages=0, pages=0, seconds=0.0, skipped=0))
+        if rep.failed:
+            notes += [f"ingest failed for {f.path}: {f.error}" for f in rep.failed]
+        fresh = rep.documents
+        already = len({it.doc_id for it in sample} - {it.doc_id for it in wanted})  # not handed to the ingester
+        throughput["ingest"] = {"documents": rep.documents, "pages": rep.pages, "passages": rep.passages,
+                                "seconds": rep.seconds, "skipped": rep.skipped + already,
+                                "docs_per_s": rep.documents / rep.seconds if fresh and rep.seconds else None,
+                                "pages_per_s": rep.pages / rep.seconds if fresh and rep.seconds else None}
     st = SectionStore(store)
     stored = set(st.document_ids())
     missing = sorted({it.doc_id for it in items} - stored)
@@ -246,18 +243,6 @@ def _keep_measured(path: Path, now: dict) -> dict:
             merged[k] = v
     path.write_text(json.dumps(merged))
     return merged
-
-
-def _stored_ids(store: Path) -> set[str]:
-    from pipeline.store import DB_NAME, SectionStore
-
-    if not (store / DB_NAME).exists():
-        return set()
-    st = SectionStore(store)
-    try:
-        return set(st.document_ids())
-    finally:
-        st.close()
 
 
 def _record_part(path: Path, part: dict, throughput: dict) -> None:

@@ -89,10 +89,10 @@ def _detail_rows(res: dict) -> list[list[str]]:
             f"fp {res['systems'][n]['abstention']['fp']}, fn {res['systems'][n]['abstention']['fn']})" for n in names)])
     for k in ("p50", "p95", "mean"):
         rows.append([f"latency {k} (s)", *(_num(res["systems"][n]["latency_s"][k]) for n in names)])
+    cold = {n: res["systems"][n].get("latency_first_on_doc_s") or {} for n in names}
     for k in ("p50", "p95"):
-        rows.append([f"latency {k}, a process's first question on a document (s)", *(
-            _num((res["systems"][n].get("latency_first_on_doc_s") or {}).get(k))
-            + f" (n={(res['systems'][n].get('latency_first_on_doc_s') or {}).get('n', 0)})" for n in names)])
+        rows.append([f"latency {k}, a process's first question on a document (s)",
+                     *(f"{_num(cold[n].get(k))} (n={cold[n].get('n', 0)})" for n in names)])
     rows.append(["answered / abstained / errors", *(
         f"{res['systems'][n]['answered']} / {res['systems'][n]['abstained']} / {res['systems'][n]['errors']}"
         for n in names)])
@@ -313,7 +313,8 @@ def write_report(out_dir: Path, result: dict, records: dict[str, list[dict]]) ->
                                                           _md_table(_throughput_rows(result["throughput"])), "",
                                                           "## Plots", ""]
         md += [f"![{cap}]({PLOTS}/{f})" for f, cap in plots]
-        if not any(f == "retrieval.png" for f, _ in plots):
+        no_retrieval = all(f != "retrieval.png" for f, _ in plots)
+        if no_retrieval:
             md += ["", NO_RETRIEVAL_PLOT]
         hl += ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in _about(result)) + "</ul>",
                "<h2>Headline</h2>", _html_table(headline_rows(result)),
@@ -321,7 +322,7 @@ def write_report(out_dir: Path, result: dict, records: dict[str, list[dict]]) ->
                "<h2>Throughput</h2>", _html_table(_throughput_rows(result["throughput"])), "<h2>Plots</h2>"]
         hl += [f"<figure><img alt='{html.escape(cap)}' src='{_img_b64(out_dir / PLOTS / f)}'>"
                f"<figcaption>{html.escape(cap)}</figcaption></figure>" for f, cap in plots]
-        if not any(f == "retrieval.png" for f, _ in plots):
+        if no_retrieval:
             hl += [f"<p class='note'>{html.escape(NO_RETRIEVAL_PLOT)}</p>"]
     else:
         md += ["No results."]
