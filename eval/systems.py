@@ -97,7 +97,7 @@ class PipelineSystem:
         t0 = time.perf_counter()
         # the same objects Pipeline.ask wires together, but the final state is kept (for the evidence)
         nodes = QANodes(store=p._open_store(), retriever=p._retriever(), embed=p.embedder.encode_cached, llm=self.writer,
-                        config=self.config)
+                        config=self.config, read=p._read_sentences(self.config))
         state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
                                            "top_sections": None})
         seconds = time.perf_counter() - t0

@@ -1,13 +1,20 @@
-"""Evidence selection: the sentences of the retrieved passages that bear most on the question.
+"""Evidence selection: the sentences that bear most on the question, numbered for the writer.
 
-The answer writer gets single sentences, numbered, instead of whole passages: a small local model
-stays on topic when every line it sees is relevant, and a citation to a sentence is precise enough
-for a reader to check at a glance.
+The answer writer gets single sentences instead of whole passages: a small local model stays on
+topic when every line it sees is relevant, and a citation to a sentence is precise enough for a
+reader to check at a glance. Two selections:
+
+* ``select_digest`` (the ``summarize`` stage): every sentence of the best sections competes, each
+  scored on its own embedding and on its in-context vector from the long encoder's whole-section
+  reading (``encoders.SectionReader``);
+* ``select_evidence`` (the stage switched off): only the sentences of the best few passages,
+  each embedded on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -16,9 +23,22 @@ from graphs.verifier import Embed, content_words
 from pipeline.retrieve import ScoredPassage
 from pipeline.store import SectionStore
 from pipeline.text import sentence_spans
+from pipeline.types import Section
 
 MIN_WORDS = 3
 MAX_SENTENCE_CHARS = 600
+NEAR_DUPLICATE = 0.95
+"""Cosine above which a sentence repeats one already picked (overlapping passages, boilerplate)."""
+
+
+class ReadSentences(Protocol):
+    """``encoders.SectionReader.sentence_vectors``: (section id, section text, spans) → [N, D] unit vectors."""
+
+    def __call__(self, key: str, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray: ...
+
+
+Candidate = tuple[str, str, int, int, str]
+"""(doc_id, section_id, start, end, text): a sentence with its document offsets."""
 
 
 def relevance(question: str, q_vec: np.ndarray, texts: Sequence[str], vecs: np.ndarray) -> np.ndarray:
@@ -39,7 +59,7 @@ def select_evidence(
 ) -> list[Evidence]:
     """Up to ``max_sentences`` evidence sentences from the best ``max_passages`` passages, best first."""
     seen: set[tuple[str, int, int]] = set()
-    cands: list[tuple[str, str, int, int, str]] = []
+    cands: list[Candidate] = []
     texts: dict[str, str] = {}
     for sp in passages[:max_passages]:
         p = sp.passage
@@ -55,12 +75,64 @@ def select_evidence(
         return []
     vecs = embed([question, *(c[4] for c in cands)])
     scores = relevance(question, vecs[0], [c[4] for c in cands], vecs[1:])
+    return _pick(cands, scores, vecs[1:], max_sentences)
+
+
+def select_digest(
+    question: str,
+    sections: Sequence[Section],
+    store: SectionStore,
+    embed: Embed,
+    read: ReadSentences,
+    *,
+    max_sentences: int,
+    max_chars: int,
+    encoder_weight: float,
+) -> list[Evidence]:
+    """The query-focused digest of whole ``sections``: up to ``max_sentences`` sentences (about
+    ``max_chars`` characters), best first.
+
+    A sentence's similarity to the question is ``(1 - w) ×`` that of its own embedding ``+ w ×`` that
+    of its in-context vector (``read``), ``w = encoder_weight``; ``relevance`` adds the word overlap.
+    """
+    cands: list[Candidate] = []
+    spans_of: list[tuple[Section, list[tuple[int, int]]]] = []
+    texts: dict[str, str] = {}
+    for sec in sections:
+        if sec.doc_id not in texts:
+            texts[sec.doc_id] = store.document_text(sec.doc_id)
+        text = texts[sec.doc_id]
+        spans = [(s, e) for s, e in sentence_spans(text, sec.start, sec.end, max_chars=MAX_SENTENCE_CHARS)
+                 if len(content_words(text[s:e])) >= MIN_WORDS]
+        spans_of.append((sec, spans))
+        cands += [(sec.doc_id, sec.id, s, e, text[s:e]) for s, e in spans]
+    if not cands:
+        return []
+    vecs = embed([question, *(c[4] for c in cands)])
+    q_vec, own = vecs[0], vecs[1:]
+    similar = own
+    if encoder_weight > 0:
+        in_context = np.concatenate([
+            read(sec.id, texts[sec.doc_id][sec.start:sec.end], [(s - sec.start, e - sec.start) for s, e in spans])
+            for sec, spans in spans_of if spans])
+        similar = (1 - encoder_weight) * own + encoder_weight * in_context
+    scores = relevance(question, q_vec, [c[4] for c in cands], similar)
+    return _pick(cands, scores, own, max_sentences, max_chars)
+
+
+def _pick(cands: Sequence[Candidate], scores: np.ndarray, vecs: np.ndarray, max_sentences: int,
+          max_chars: int | None = None) -> list[Evidence]:
+    """The best-scoring candidates, near-duplicates skipped, numbered 1.. best first."""
     picked: list[int] = []
-    for i in np.argsort(-scores):
+    used = 0
+    for i in np.argsort(-scores, kind="stable"):
         if len(picked) == max_sentences:
             break
-        # near-duplicates (overlapping passage windows, repeated boilerplate) add nothing
-        if all(float(vecs[1 + i] @ vecs[1 + j]) < 0.95 for j in picked):
+        size = len(cands[i][4])
+        if max_chars is not None and picked and used + size > max_chars:
+            continue  # a long sentence that does not fit gives way to shorter ones that do
+        if all(float(vecs[i] @ vecs[j]) < NEAR_DUPLICATE for j in picked):
             picked.append(int(i))
-    return [Evidence(n=k + 1, doc_id=cands[i][0], section_id=cands[i][1], start=cands[i][2], end=cands[i][3], text=cands[i][4], score=float(scores[i]))
-            for k, i in enumerate(picked)]
+            used += size
+    return [Evidence(n=k + 1, doc_id=cands[i][0], section_id=cands[i][1], start=cands[i][2], end=cands[i][3],
+                     text=cands[i][4], score=float(scores[i])) for k, i in enumerate(picked)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from graphs import prompts
-from graphs.evidence import select_evidence
+from graphs.evidence import ReadSentences, select_digest, select_evidence
 from graphs.llm import ChatModel
 from graphs.state import ClaimCheck, Evidence, QAState
 from graphs.verifier import Embed, split_claims, verify_claims
@@ -22,25 +22,48 @@ ABSTAIN_TEXT = "The documents do not contain a supported answer to this question
 
 @dataclass
 class QANodes:
-    """The nodes, bound to the pipeline's store, retriever, embedder and answer writer."""
+    """The nodes, bound to the pipeline's store, retriever, embedder, section reader and answer writer."""
 
     store: SectionStore
     retriever: Retriever
     embed: Embed
     llm: ChatModel | None
     config: PipelineConfig
+    read: ReadSentences | None = None
+    """The long encoder's in-context sentence vectors (``SectionReader.sentence_vectors``); needed when
+    the digest is on with ``summarize.encoder_weight`` > 0."""
 
     # -- retrieve ------------------------------------------------------------------------------
     def retrieve(self, state: QAState) -> dict:
         t0 = time.perf_counter()
         cfg = self.config.retrieve
         found = self.retriever.retrieve(state.question, state.top_sections, state.doc_ids, state.filters)
-        evidence = select_evidence(state.question, found.passages, self.store, self.embed,
-                                   max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
+        changes: dict = {"sections": list(found.sections)}
+        if not self.config.summarize.enabled:  # the evidence comes from the best passages instead
+            evidence = select_evidence(state.question, found.passages, self.store, self.embed,
+                                       max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
+            changes["evidence"] = self._relevant(evidence)
+        changes["timings"] = {"retrieve": time.perf_counter() - t0}
+        return changes
+
+    def _relevant(self, evidence: list[Evidence]) -> list[Evidence]:
         # evidence too weakly related to the question is no evidence: the writer then abstains
-        evidence = [ev for ev in evidence if ev.score >= cfg.min_evidence_score]
-        return {"sections": list(found.sections), "evidence": evidence,
-                "timings": {"retrieve": time.perf_counter() - t0}}
+        return [ev for ev in evidence if ev.score >= self.config.retrieve.min_evidence_score]
+
+    # -- summarize -----------------------------------------------------------------------------
+    def summarize(self, state: QAState) -> dict:
+        """The digest of the best sections, read whole: their sentences most relevant to the question."""
+        cfg = self.config.summarize
+        if not cfg.enabled:
+            return {}
+        t0 = time.perf_counter()
+        if cfg.encoder_weight > 0 and self.read is None:
+            raise ValueError("summarize.encoder_weight > 0 needs the section reader (QANodes.read)")
+        best = sorted(state.sections, key=lambda s: -s.score)[:cfg.max_sections]
+        evidence = select_digest(state.question, [s.section for s in best], self.store, self.embed, self.read,
+                                 max_sentences=cfg.digest_sentences, max_chars=cfg.digest_chars,
+                                 encoder_weight=cfg.encoder_weight)
+        return {"evidence": self._relevant(evidence), "timings": {"summarize": time.perf_counter() - t0}}
 
     # -- synthesize ----------------------------------------------------------------------------
     def synthesize(self, state: QAState) -> dict:

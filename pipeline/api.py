@@ -41,6 +41,8 @@ class Pipeline:
         self._index: PassageIndex | None = None
         self._llm = None
         self._llm_key = None
+        self._reader = None
+        self._reader_key = None
 
     # -- plumbing ------------------------------------------------------------------------------
     def _open_store(self, create: bool = False) -> SectionStore:
@@ -125,6 +127,22 @@ class Pipeline:
             raise ValueError(f"no document {', '.join(map(repr, unknown))} in store {self.folder}; "
                              f"`sectionrag sections --store {self.folder}` lists what is there")
 
+    def _read_sentences(self, config: PipelineConfig):
+        """The long encoder's whole-section reading for the digest (loaded on first use), or None when
+        the configuration does not use it."""
+        cfg = config.summarize
+        if not cfg.enabled or cfg.encoder_weight <= 0:
+            return None
+        key = (cfg.window, cfg.max_tokens, cfg.impl, cfg.cache_sections)
+        if self._reader_key != key:
+            from encoders.long_encoder import LongEncoder
+            from encoders.section_reader import SectionReader
+
+            encoder = LongEncoder(self.embedder.model_path, window=cfg.window, max_tokens=cfg.max_tokens,
+                                  impl=cfg.impl, device=self.embedder.device)
+            self._reader, self._reader_key = SectionReader(encoder, cfg.cache_sections), key
+        return self._reader.sentence_vectors
+
     def _retriever(self) -> Retriever:
         return Retriever(self._open_store(), self._open_index(), self.embedder.encode_cached, self.config.retrieve)
 
@@ -168,7 +186,7 @@ class Pipeline:
         if self._llm_key != key:
             self._llm, self._llm_key = make_llm(config.synthesize), key
         nodes = QANodes(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
-                        llm=self._llm, config=config)
+                        llm=self._llm, config=config, read=self._read_sentences(config))
         t0 = time.perf_counter()
         state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
                                            "top_sections": top_sections, "filters": filters})

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 LLMName = Literal["local", "openai", "extractive"]
 EngineName = Literal["local", "ray"]
+ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
+"""``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,43 @@ class RetrieveConfig:
 
 
 @dataclass(frozen=True)
+class SummarizeConfig:
+    """The encoder digest: the long encoder reads the best sections whole and their most relevant
+    sentences become the writer's evidence (instead of the sentences of the best few passages)."""
+
+    enabled: bool = True
+    """False: the evidence is the best ``retrieve.evidence_sentences`` sentences of the best
+    ``retrieve.evidence_passages`` passages, embedded one by one (the evaluation's no-digest ablation)."""
+    max_sections: int = 3
+    """The best selected sections the encoder reads whole; their sentences compete for the digest."""
+    digest_sentences: int = 12
+    """Sentences in the digest, the evidence the writer is given."""
+    digest_chars: int = 4000
+    """The digest stops growing at about this many characters (about 1,000 tokens)."""
+    encoder_weight: float = 0.25
+    """Share of a sentence's similarity to the question taken from its in-context vector (the encoder's);
+    the rest from the sentence embedded on its own. Chosen on the development data (docs/evaluation.md)."""
+    window: int = 256
+    """One-sided attention window of the encoder (tokens each side)."""
+    max_tokens: int = 32768
+    """Tokens per encoder pass; a longer section is read in pieces cut at sentence boundaries."""
+    impl: str = "auto"
+    """Attention backend (``kernels.sparse_attention``); ``auto`` picks the fastest on the device."""
+    cache_sections: int = 256
+    """Sections whose sentence vectors are kept between questions (0 turns the cache off)."""
+
+    def __post_init__(self) -> None:
+        if self.max_sections < 1 or self.digest_sentences < 1 or self.digest_chars < 1:
+            raise ValueError("summarize: max_sections, digest_sentences and digest_chars must be positive")
+        if not 0.0 <= self.encoder_weight <= 1.0:
+            raise ValueError("summarize: encoder_weight must be in [0, 1]")
+        if self.window < 1 or self.max_tokens < 64 or self.cache_sections < 0:
+            raise ValueError("summarize: window must be positive, max_tokens at least 64, cache_sections 0 or more")
+        if self.impl not in ATTENTION_IMPLS:
+            raise ValueError(f"summarize: unknown impl {self.impl!r}; use one of {', '.join(ATTENTION_IMPLS)}")
+
+
+@dataclass(frozen=True)
 class SynthesizeConfig:
     """The answer writer."""
 
@@ -170,6 +209,7 @@ class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
+    summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
