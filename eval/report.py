@@ -125,6 +125,12 @@ def _throughput_rows(tp: dict) -> list[list[str]]:
     read = (f" ({enc['sections']} sections, {enc['tokens']} tokens, longest {enc['longest_tokens']})"
             if enc.get("sections") else "")
     rows.append(["encoder tokens/s", _num(enc.get("tokens_per_s")) + read + kept(enc) + " — " + enc.get("note", "")])
+    digest = tp.get("digest") or {}
+    for name, d in digest.items():
+        if isinstance(d, dict):  # one entry per system (beside an "earlier_run" mark)
+            rows.append([f"digest: sections read by {name}'s encoder in answers",
+                         f"{d['tokens']} tokens in {_num(d['seconds'], 1)} s ({_num(d.get('tokens_per_s'))} "
+                         f"tokens/s; each section once, then cached){kept(digest)}"])
     parts = tp.get("peak_rss_mb_parts")
     by_part = (" (the largest of the --shard parts: " + ", ".join(f"{k} {_num(v, 0)}" for k, v in parts.items()) + ")"
                if parts else "")

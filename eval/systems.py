@@ -6,7 +6,9 @@
   ``sectionrag-no-verify`` (``verify.enabled = False``), ``sectionrag-no-sections`` (no section
   selection: every section a retrieved passage belongs to is kept, so the writer's evidence comes from
   the best passages store-wide), and — when the configuration has the switch — ``sectionrag-no-xref``
-  (``retrieve.expand_references = False``) and ``sectionrag-no-digest`` (``summarize.enabled = False``).
+  (``retrieve.expand_references = False``), ``sectionrag-no-digest`` (``summarize.enabled = False``: the
+  evidence is the sentences of the best passages) and ``sectionrag-no-encoder`` (the digest without the
+  long encoder: sentences scored on their own embeddings only, ``summarize.encoder_weight = 0``).
 
 Each run returns the answer together with what retrieval selected and what the writer was given,
 because the hallucination judge grades claims against the text the system actually had.
@@ -32,6 +34,7 @@ ABLATIONS: dict[str, tuple[str, str, object]] = {
     "sectionrag-no-sections": ("retrieve", "top_sections", 1_000_000),
     "sectionrag-no-xref": ("retrieve", "expand_references", False),
     "sectionrag-no-digest": ("summarize", "enabled", False),
+    "sectionrag-no-encoder": ("summarize", "encoder_weight", 0.0),
 }
 
 

@@ -61,12 +61,15 @@ def test_smoke_contractnli_resumes(tmp_path):
     enc = result["throughput"]["encoder"]  # the long encoder read the two NDAs' longest sections whole
     assert enc["sections"] == 2 and enc["tokens"] > 100 and enc["tokens_per_s"] > 0
     assert "encoder tokens/s" in (out / "report.md").read_text()
+    digest = result["throughput"]["digest"]  # what sectionrag's encoder read for its answers' digests
+    assert set(digest) == {"sectionrag"} and digest["sectionrag"]["tokens"] > 100
+    assert "digest: sections read by sectionrag's encoder" in (out / "report.md").read_text()
     # a second run finds every answer in items.jsonl and recomputes nothing
     before = (out / "items.jsonl").read_text()
     again = run_eval("contractnli", DATA, out, limit=2, llm="extractive", systems=systems, progress=False,
                      store_root=stores)
     assert (out / "items.jsonl").read_text().splitlines()[: len(before.splitlines())] == before.splitlines()
-    for what in ("ingest", "encoder", "embedding"):  # what was measured is kept, and said to be kept
+    for what in ("ingest", "encoder", "embedding", "digest"):  # what was measured is kept, and said to be kept
         assert again["throughput"][what] == {**result["throughput"][what], "earlier_run": True}
     assert again["throughput"]["peak_rss_mb"] == result["throughput"]["peak_rss_mb"]
     assert "measured by an earlier run into this folder" in (out / "report.md").read_text()
