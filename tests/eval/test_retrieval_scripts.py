@@ -3,6 +3,7 @@ vector-index scale benchmark at a small size."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -49,3 +50,27 @@ def test_faiss_scale_bench_small():
     assert rows["ivf"]["nlist"] > 1
     for r in rows.values():
         assert 0 < r["p50_ms"] <= r["p95_ms"] and r["index_mb"] > 0 and r["peak_rss_mb"] > 0
+
+
+@pytest.mark.skipif(not CUAD.is_dir(), reason="../shared/data is not here")
+def test_digest_salience_ranks_real_gold_clauses(tmp_path, capsys):
+    from eval import digest_salience
+
+    src = tmp_path / "contracts"
+    src.mkdir()
+    shutil.copy(CUAD / "contracts" / CONTRACTS[1], src / CONTRACTS[1])
+    with Pipeline(tmp_path / "store") as pipe:
+        assert pipe.ingest([src]).documents == 1
+    assert digest_salience.main(["--suite", "cuad", "--store", str(tmp_path / "store"), "--data", str(SHARED_DATA),
+                                 "--items", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["items"] == 3
+    rankings = out["rankings"]
+    assert {"passages (no digest)", "own embedding only", "question-free w=0.25", "question global w=1.0"} <= set(rankings)
+    for r in rankings.values():
+        covs = [r[f"cov@{k}"] for k in digest_salience.TOP]
+        assert covs == sorted(covs) and 0.0 <= covs[0] and covs[-1] <= 1.0
+        assert 0.0 <= r["hit@1"] <= 1.0
+    assert digest_salience.coverage([(0, 5), (8, 10)], [(3, 9)]) == pytest.approx(3 / 6)
+    assert digest_salience.main(["--suite", "cuad", "--store", str(tmp_path / "none")]) == 2
+    assert "no sectionrag store" in capsys.readouterr().err
