@@ -6,10 +6,10 @@ sparse-attention pass and mean-pools each sentence's tokens, so every sentence v
 context (within the window) as well as its words. The vectors are unit-normalized, in the embedder's
 space (the encoder is built from the same MiniLM weights), and comparable with its question vector.
 
-The section is read without the question: on the development data the question as global tokens pulled
-every sentence towards it and made the ranking worse (docs/evaluation.md, "The encoder digest"), and a
-question-free reading is the same for every question, so it is cached per section (ids are content
-hashes: a section's text never changes under its id). A section longer than the encoder's
+The section is read without the question: on the development data the in-context vectors ranked no
+better with the question as global tokens, and worse when used alone (``python -m eval.digest_salience``,
+docs/evaluation.md), while a question-free reading is the same for every question and so is cached per
+section (ids are content hashes: a section's text never changes under its id). A section longer than the encoder's
 ``max_tokens`` is read in consecutive pieces cut at sentence boundaries.
 
 >>> reader = SectionReader(LongEncoder(window=256))
