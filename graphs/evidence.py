@@ -7,8 +7,8 @@ reader to check at a glance. Two selections:
 * ``select_digest`` (the ``summarize`` stage): every sentence of the best sections competes, each
   scored on its own embedding and on its in-context vector from the long encoder's whole-section
   reading (``encoders.SectionReader``);
-* ``select_evidence`` (the stage switched off): only the sentences of the best few passages,
-  each embedded on its own.
+* ``select_evidence`` (the stage switched off): only the sentences of the best few passages (whole
+  sentences of their sections, also where a passage window cuts one), each embedded on its own.
 """
 
 from __future__ import annotations
@@ -61,12 +61,21 @@ def select_evidence(
     seen: set[tuple[str, int, int]] = set()
     cands: list[Candidate] = []
     texts: dict[str, str] = {}
-    for sp in passages[:max_passages]:
-        p = sp.passage
+    top = [sp.passage for sp in passages[:max_passages]]
+    sections = store.sections_by_id(p.section_id for p in top)
+    in_section: dict[str, list[tuple[int, int]]] = {}
+    for p in top:
         if p.doc_id not in texts:  # one read per document, not per passage
             texts[p.doc_id] = store.document_text(p.doc_id)
         text = texts[p.doc_id]
-        for s, e in sentence_spans(text, p.start, p.end, max_chars=MAX_SENTENCE_CHARS):
+        # whole sentences: split the passage's section, not the passage, whose window starts and ends
+        # mid-sentence, and keep the sentences the passage overlaps
+        sec = sections.get(p.section_id)
+        if sec is not None and sec.id not in in_section:
+            in_section[sec.id] = sentence_spans(text, sec.start, sec.end, max_chars=MAX_SENTENCE_CHARS)
+        spans = ([(s, e) for s, e in in_section[sec.id] if s < p.end and e > p.start] if sec is not None
+                 else sentence_spans(text, p.start, p.end, max_chars=MAX_SENTENCE_CHARS))
+        for s, e in spans:
             if (p.doc_id, s, e) in seen or len(content_words(text[s:e])) < MIN_WORDS:
                 continue
             seen.add((p.doc_id, s, e))

@@ -76,3 +76,19 @@ def test_summarize_config_is_validated_and_loads_from_toml(tmp_path):
     path.write_text("[summarize]\nenabled = false\ndigest_sentences = 8\n")
     cfg = PipelineConfig.from_toml(path)
     assert not cfg.summarize.enabled and cfg.summarize.digest_sentences == 8
+
+
+def test_evidence_sentences_are_whole_sentences_of_their_section(pipeline):
+    """Both paths quote whole sentences: never a piece cut where a 256-token passage window begins or ends."""
+    from pipeline.text import sentence_spans
+
+    for enabled in (True, False):
+        cfg = pipeline.config.replace(summarize={"enabled": enabled})
+        for question in (QUESTION, "What were Ulta Beauty's net sales in the fourth quarter of fiscal 2022?",
+                         "Which allergies are recorded for the patient?"):
+            state = _final_state(pipeline, cfg, question)
+            assert state["evidence"]
+            for ev in state["evidence"]:
+                sec = next(s.section for s in state["sections"] if s.section.id == ev.section_id)
+                text = pipeline.document(ev.doc_id).text
+                assert (ev.start, ev.end) in sentence_spans(text, sec.start, sec.end, max_chars=600), (enabled, ev.text)
