@@ -19,6 +19,7 @@ section (ids are content hashes: a section's text never changes under its id). A
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -40,9 +41,6 @@ class SectionReader:
         self.tokens_read = 0
         """Section tokens the encoder has read (cache hits excluded): what the digest costs."""
         self.seconds = 0.0
-
-    def warm_up(self) -> None:
-        self.encoder.warm_up()
 
     def sentence_vectors(self, key: str, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
         """``spans`` (character spans of ``text``) → [N, dim] unit vectors; a zero row where a span has no token.
@@ -66,26 +64,23 @@ class SectionReader:
         return vecs
 
     def _read(self, text: str, spans: tuple[tuple[int, int], ...]) -> np.ndarray:
-        import time
-
+        if not spans:
+            return np.zeros((0, 0), dtype=np.float32)
         t0 = time.perf_counter()
-        out = np.zeros((len(spans), 0), dtype=np.float32)
         rows: list[np.ndarray] = []
         for a, b, group in self._pieces(text, spans):
             enc = self.encoder.encode(text[a:b], spans=[(s - a, e - a) for s, e in group])
             self.tokens_read += len(enc.token_embeddings)
             rows.append(enc.span_embeddings)
-        if rows:
-            out = np.concatenate(rows)
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+        out = np.concatenate(rows)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
         self.seconds += time.perf_counter() - t0
         return out.astype(np.float32, copy=False)
 
     def _pieces(self, text: str, spans: tuple[tuple[int, int], ...]):
-        """``(start, end, spans)`` pieces of ``text`` each within the encoder's token limit, cut between spans."""
-        if not spans:
-            return
+        """``(start, end, spans)`` pieces of ``text`` each within the encoder's token limit, cut between spans
+        (``spans`` is not empty)."""
         room = self.encoder.max_tokens - 2
         offsets = self.encoder.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         ends = np.asarray([e for _, e in offsets] or [0])

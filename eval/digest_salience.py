@@ -48,10 +48,8 @@ def coverage(picks: list[tuple[int, int]], gold: list[tuple[int, int]]) -> float
 def measure(suite_name: str, data: Path, store: Path, n_items: int, n_sections: int = 3, seed: int = 3) -> dict:
     from encoders.long_encoder import LongEncoder
     from encoders.section_reader import SectionReader
-    from graphs.evidence import MAX_SENTENCE_CHARS, MIN_WORDS, relevance, select_evidence
-    from graphs.verifier import content_words
+    from graphs.evidence import relevance, section_sentences, select_evidence
     from pipeline import Pipeline
-    from pipeline.text import sentence_spans
 
     suite = load_suite(suite_name, data)
     p = Pipeline(store)
@@ -77,8 +75,7 @@ def measure(suite_name: str, data: Path, store: Path, n_items: int, n_sections: 
         gold = align_spans(suite.source_text(it.doc_id), text, it.spans)
         found = retriever.retrieve(it.question, None, [it.doc_id], None)
         best = [s.section for s in sorted(found.sections, key=lambda s: -s.score)[:n_sections]]
-        spans_of = [(sec, [(s, e) for s, e in sentence_spans(text, sec.start, sec.end, max_chars=MAX_SENTENCE_CHARS)
-                           if len(content_words(text[s:e])) >= MIN_WORDS]) for sec in best]
+        spans_of = [(sec, section_sentences(text, sec)) for sec in best]
         cands = [(s, e) for _, spans in spans_of for s, e in spans]
         if not gold or not cands:
             continue

@@ -41,6 +41,13 @@ Candidate = tuple[str, str, int, int, str]
 """(doc_id, section_id, start, end, text): a sentence with its document offsets."""
 
 
+def section_sentences(text: str, section: Section) -> list[tuple[int, int]]:
+    """Spans (into ``text``, the section's document) of the section's sentences with at least
+    ``MIN_WORDS`` content words: the sentences that can become evidence."""
+    return [(s, e) for s, e in sentence_spans(text, section.start, section.end, max_chars=MAX_SENTENCE_CHARS)
+            if len(content_words(text[s:e])) >= MIN_WORDS]
+
+
 def relevance(question: str, q_vec: np.ndarray, texts: Sequence[str], vecs: np.ndarray) -> np.ndarray:
     """0.7 × cosine + 0.3 × share of the question's content words present."""
     q_words = content_words(question)
@@ -70,13 +77,10 @@ def select_evidence(
         text = texts[p.doc_id]
         # whole sentences: split the passage's section, not the passage, whose window starts and ends
         # mid-sentence, and keep the sentences the passage overlaps
-        sec = sections.get(p.section_id)
-        if sec is not None and sec.id not in in_section:
-            in_section[sec.id] = sentence_spans(text, sec.start, sec.end, max_chars=MAX_SENTENCE_CHARS)
-        spans = ([(s, e) for s, e in in_section[sec.id] if s < p.end and e > p.start] if sec is not None
-                 else sentence_spans(text, p.start, p.end, max_chars=MAX_SENTENCE_CHARS))
-        for s, e in spans:
-            if (p.doc_id, s, e) in seen or len(content_words(text[s:e])) < MIN_WORDS:
+        if p.section_id not in in_section:
+            in_section[p.section_id] = section_sentences(text, sections[p.section_id])
+        for s, e in in_section[p.section_id]:
+            if not (s < p.end and e > p.start) or (p.doc_id, s, e) in seen:
                 continue
             seen.add((p.doc_id, s, e))
             cands.append((p.doc_id, p.section_id, s, e, text[s:e]))
@@ -111,8 +115,7 @@ def select_digest(
         if sec.doc_id not in texts:
             texts[sec.doc_id] = store.document_text(sec.doc_id)
         text = texts[sec.doc_id]
-        spans = [(s, e) for s, e in sentence_spans(text, sec.start, sec.end, max_chars=MAX_SENTENCE_CHARS)
-                 if len(content_words(text[s:e])) >= MIN_WORDS]
+        spans = section_sentences(text, sec)
         spans_of.append((sec, spans))
         cands += [(sec.doc_id, sec.id, s, e, text[s:e]) for s, e in spans]
     if not cands:
