@@ -8,7 +8,10 @@
   the best passages store-wide), and — when the configuration has the switch — ``sectionrag-no-xref``
   (``retrieve.expand_references = False``), ``sectionrag-no-digest`` (``summarize.enabled = False``: the
   evidence is the sentences of the best passages) and ``sectionrag-no-encoder`` (the digest without the
-  long encoder: sentences scored on their own embeddings only, ``summarize.encoder_weight = 0``).
+  long encoder: sentences scored on their own embeddings only, ``summarize.encoder_weight = 0``);
+* variants, run only when named in ``--systems``: ``sectionrag-passages12`` (the digest off and 12
+  passage sentences, as many as the digest hands the writer: whether the digest beats a larger
+  passage pool at the same size).
 
 Each run returns the answer together with what retrieval selected and what the writer was given,
 because the hallucination judge grades claims against the text the system actually had.
@@ -28,34 +31,41 @@ from pipeline.types import Answer
 BASELINE_K = 5
 """Chunks handed to the writer by the baseline (5 × 512 tokens ≈ the pipeline's evidence budget and more)."""
 
-# name → (stage, field, value) switched off relative to the default configuration
-ABLATIONS: dict[str, tuple[str, str, object]] = {
-    "sectionrag-no-verify": ("verify", "enabled", False),
-    "sectionrag-no-sections": ("retrieve", "top_sections", 1_000_000),
-    "sectionrag-no-xref": ("retrieve", "expand_references", False),
-    "sectionrag-no-digest": ("summarize", "enabled", False),
-    "sectionrag-no-encoder": ("summarize", "encoder_weight", 0.0),
+Changes = dict[str, dict[str, object]]
+"""stage → {field: value}, relative to the default configuration."""
+
+ABLATIONS: dict[str, Changes] = {
+    "sectionrag-no-verify": {"verify": {"enabled": False}},
+    "sectionrag-no-sections": {"retrieve": {"top_sections": 1_000_000, "token_budget": 1_000_000_000}},
+    "sectionrag-no-xref": {"retrieve": {"expand_references": False}},
+    "sectionrag-no-digest": {"summarize": {"enabled": False}},
+    "sectionrag-no-encoder": {"summarize": {"encoder_weight": 0.0}},
 }
+"""One row per stage that can be switched off; in every default run."""
+
+VARIANTS: dict[str, Changes] = {
+    "sectionrag-passages12": {"summarize": {"enabled": False}, "retrieve": {"evidence_sentences": 12}},
+}
+"""Other configurations worth a row; run when named."""
 
 
-def _has_field(cfg: PipelineConfig, stage: str, name: str) -> bool:
-    return hasattr(cfg, stage) and name in {f.name for f in dataclasses.fields(getattr(cfg, stage))}
+def _has_fields(cfg: PipelineConfig, changes: Changes) -> bool:
+    return all(hasattr(cfg, stage) and set(fields) <= {f.name for f in dataclasses.fields(getattr(cfg, stage))}
+               for stage, fields in changes.items())
 
 
-def available_systems(base: PipelineConfig | None = None) -> list[str]:
-    """Every system this checkout can run (ablations only for switches the configuration has)."""
+def available_systems(base: PipelineConfig | None = None, *, variants: bool = False) -> list[str]:
+    """The systems of a default run (ablations only for switches the configuration has); with
+    ``variants``, every system this checkout can run."""
     base = base or PipelineConfig()
-    return ["sectionrag", "chunk_baseline", *(n for n, (st, f, _) in ABLATIONS.items() if _has_field(base, st, f))]
+    extra = {**ABLATIONS, **(VARIANTS if variants else {})}
+    return ["sectionrag", "chunk_baseline", *(n for n, ch in extra.items() if _has_fields(base, ch))]
 
 
 def system_config(name: str, base: PipelineConfig) -> PipelineConfig:
     if name == "sectionrag":
         return base
-    stage, fld, value = ABLATIONS[name]
-    changes: dict = {fld: value}
-    if name == "sectionrag-no-sections" and _has_field(base, "retrieve", "token_budget"):
-        changes["token_budget"] = 1_000_000_000
-    return base.replace(**{stage: changes})
+    return base.replace(**{**ABLATIONS, **VARIANTS}[name])
 
 
 @dataclass(frozen=True)
@@ -135,19 +145,22 @@ class BaselineSystem:
 
 
 def make_systems(names: Sequence[str], store: Path, llm: str, *, base: PipelineConfig | None = None,
-                 progress: bool = False) -> dict[str, PipelineSystem | BaselineSystem]:
-    """The named systems over ``store``, sharing one embedder and one loaded answer writer."""
+                 progress: bool = False, batch: int = 1) -> dict[str, PipelineSystem | BaselineSystem]:
+    """The named systems over ``store``, sharing one embedder and one loaded answer writer; with
+    ``batch`` > 1 the writer is a ``ChatBatcher`` for that many workers (the caller runs them)."""
     from encoders.embedder import Embedder
-    from graphs.llm import make_llm
+    from graphs.llm import ChatBatcher, make_llm
 
     base = (base or PipelineConfig()).replace(synthesize={"llm": llm})
-    known = available_systems(base)
+    known = available_systems(base, variants=True)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; this checkout has {', '.join(known)}")
     embedder = Embedder(base.index.embedder or None, batch_size=base.index.embed_batch,
                         cache_size=base.index.embed_cache)
     writer = make_llm(base.synthesize)
+    if batch > 1 and writer is not None:
+        writer = ChatBatcher(writer, batch)
     out: dict[str, PipelineSystem | BaselineSystem] = {}
     for name in names:
         if name == "chunk_baseline":

@@ -79,7 +79,8 @@ class SectionStore:
                 )
             self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = sqlite3.connect(db, timeout=60.0)
+            # check_same_thread=False: the evaluation harness answers from worker threads that take turns
+            self.conn = sqlite3.connect(db, timeout=60.0, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(_SCHEMA)

@@ -206,3 +206,41 @@ def test_a_bulk_export_run_ingests_only_the_patients_the_store_lacks(tmp_path):
     assert ing["documents"] == 0 and ing["skipped"] == 1 and ing["docs_per_s"] is None
     assert sorted(p.name for p in (stores / "synthea-sources").iterdir()) == staged  # nothing new staged
     assert r2["systems"]["sectionrag"]["answered"] == 1
+
+
+def test_batched_local_run_writes_the_answers_of_a_one_at_a_time_run(tmp_path):
+    # the shipped SmolLM2 writes for both systems; two workers take turns and share each batch
+    from pipeline.config import PipelineConfig
+
+    config = PipelineConfig().replace(retrieve={"evidence_sentences": 4})
+    systems = ["sectionrag-no-digest", "chunk_baseline"]
+    runs = {}
+    for batch in (1, 2):
+        out = tmp_path / f"batch{batch}"
+        runs[batch] = run_eval("contractnli", DATA, out, limit=2, llm="local", systems=systems, progress=False,
+                               store_root=tmp_path / "stores", config=config, batch=batch)
+        check_suite_report(out, runs[batch], systems)
+        assert runs[batch]["batch"] == batch
+        assert runs[batch]["config_changes"] == {"retrieve.evidence_sentences": 4}
+        assert any("retrieve.evidence_sentences = 4" in n for n in runs[batch]["notes"])
+    answers = [{(r["system"], r["item"]): r["answer"] for r in map(json.loads, (tmp_path / f"batch{b}" / "items.jsonl")
+                                                                 .read_text().splitlines())} for b in (1, 2)]
+    assert answers[0] == answers[1] and all(answers[0].values())
+    batches = runs[2]["throughput"]["writer_batches"]
+    assert batches["conversations"] >= 4 and batches["mean_size"] > 1
+    assert any("--batch 2" in n for n in runs[2]["notes"]) and not any("--batch" in n for n in runs[1]["notes"])
+
+
+def test_batch_and_variant_rows_are_checked():
+    from eval.systems import available_systems, system_config
+    from pipeline.config import PipelineConfig
+
+    with pytest.raises(ValueError, match="extractive writer makes none"):
+        run_eval("contractnli", DATA, Path("/nonexistent/out"), llm="extractive", batch=4)
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        run_eval("contractnli", DATA, Path("/nonexistent/out"), llm="local", batch=0)
+    assert "sectionrag-passages12" not in available_systems()  # a variant runs only when named
+    assert "sectionrag-passages12" in available_systems(variants=True)
+    cfg = system_config("sectionrag-passages12", PipelineConfig())
+    assert not cfg.summarize.enabled and cfg.retrieve.evidence_sentences == 12
+    assert system_config("sectionrag-no-sections", PipelineConfig()).retrieve.token_budget == 1_000_000_000
