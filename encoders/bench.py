@@ -29,6 +29,7 @@ import time
 
 OURS = ("blocked", "flex", "flex_eager", "triton", "flash")
 PEERS = ("hf_longformer", "hf_bigbird", "hf_bert_sdpa")
+DTYPES = ("float32", "bfloat16")
 DENSE_EAGER_LIMIT = 8192  # eager FlexAttention forms S x S scores per head: 16k would need > 12 GB
 
 
@@ -48,12 +49,15 @@ def default_impls(device: str) -> list[str]:
 
 
 def bench_encoder(lengths: list[int], device: str = "cpu", impls: list[str] | None = None, repeats: int = 3,
-                  progress: bool = True, timeout_s: float = 1800.0, threads: int | None = None) -> dict:
+                  progress: bool = True, timeout_s: float = 1800.0, threads: int | None = None,
+                  dtypes: list[str] | None = None) -> dict:
     """Time the encoders at each length: {"device", "rows": [{"impl", "length", "ms", "tokens_per_s",
     "peak_mb", ...}], "skipped": [{"impl", "length", "reason"}], ...}.
 
     ``impls`` names rows as in ``default_impls`` (``sectionrag_<backend>`` or a peer); ``threads`` sets
-    torch's CPU threads in every child (default: torch's own choice); progress goes to stderr.
+    torch's CPU threads in every child (default: torch's own choice); ``dtypes`` are the precisions every
+    row runs in (``float32``, ``bfloat16``; default float32 on the CPU, bfloat16 on CUDA), ratios taken
+    between rows of the same length and precision; progress goes to stderr.
     """
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
@@ -61,39 +65,42 @@ def bench_encoder(lengths: list[int], device: str = "cpu", impls: list[str] | No
         raise ValueError("lengths must be a non-empty list of token counts >= 16")
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
+    dtypes = dtypes or ["float32" if device == "cpu" else "bfloat16"]
+    if bad := [d for d in dtypes if d not in DTYPES]:
+        raise ValueError(f"unknown dtype(s) {bad}; choose from {', '.join(DTYPES)}")
     impls = impls or default_impls(device)
     unknown = [i for i in impls if i not in PEERS and i.removeprefix("sectionrag_") not in OURS]
     if unknown:
         raise ValueError(f"unknown encoder impl(s) {unknown}; choose from {default_impls(device)}")
     rows, skipped = [], []
-    for length in lengths:
-        for impl in impls:
-            if impl == "sectionrag_flex_eager" and device == "cpu" and length > DENSE_EAGER_LIMIT:
-                skipped.append({"impl": impl, "length": length,
-                                "reason": f"eager FlexAttention on the CPU forms dense S x S scores (> {DENSE_EAGER_LIMIT} tokens)"})
-                continue
-            _log(progress, f"bench encoder: {impl} at {length} tokens on {device} ...")
-            spec = {"impl": impl, "length": length, "device": device, "repeats": repeats, "threads": threads}
-            # Timing and memory come from two fresh processes. glibc keeps freed blocks up to 32 MB in its heap,
-            # so a row's resident set would depend on how its tensors happen to be sized: the memory child fixes
-            # the mmap threshold at 128 KiB, so every large block leaves the resident set on free and the peak
-            # tracks live memory alike for every row. That setting costs a page fault per fresh large
-            # allocation, which is not how anyone runs a model, so the timing child keeps glibc's defaults.
-            # On CUDA the allocator's own statistics need no such setting: one child does both.
-            row = _run_child({**spec, "mode": "time" if device == "cpu" else "both"}, {}, timeout_s)
-            if "error" not in row and device == "cpu":
-                mem = _run_child({**spec, "mode": "memory"}, {"MALLOC_MMAP_THRESHOLD_": "131072"}, timeout_s)
-                row = mem if "error" in mem else {**row, "peak_mb": mem["peak_mb"], "process_peak_mb": mem["process_peak_mb"]}
-            if "error" in row:
-                skipped.append({"impl": impl, "length": length, "reason": row["error"]})
-                _log(progress, f"  skipped: {row['error']}")
-                continue
-            rows.append(row)
-            _log(progress, f"  {row['ms']:.1f} ms, {row['tokens_per_s']:.0f} tokens/s, peak {row['peak_mb']:.0f} MB")
+    for length, dtype, impl in ((n, d, i) for n in lengths for d in dtypes for i in impls):
+        if impl == "sectionrag_flex_eager" and device == "cpu" and length > DENSE_EAGER_LIMIT:
+            skipped.append({"impl": impl, "length": length, "dtype": dtype,
+                            "reason": f"eager FlexAttention on the CPU forms dense S x S scores (> {DENSE_EAGER_LIMIT} tokens)"})
+            continue
+        _log(progress, f"bench encoder: {impl} at {length} tokens on {device}, {dtype} ...")
+        spec = {"impl": impl, "length": length, "device": device, "repeats": repeats, "threads": threads,
+                "dtype": dtype}
+        # Timing and memory come from two fresh processes. glibc keeps freed blocks up to 32 MB in its heap,
+        # so a row's resident set would depend on how its tensors happen to be sized: the memory child fixes
+        # the mmap threshold at 128 KiB, so every large block leaves the resident set on free and the peak
+        # tracks live memory alike for every row. That setting costs a page fault per fresh large
+        # allocation, which is not how anyone runs a model, so the timing child keeps glibc's defaults.
+        # On CUDA the allocator's own statistics need no such setting: one child does both.
+        row = _run_child({**spec, "mode": "time" if device == "cpu" else "both"}, {}, timeout_s)
+        if "error" not in row and device == "cpu":
+            mem = _run_child({**spec, "mode": "memory"}, {"MALLOC_MMAP_THRESHOLD_": "131072"}, timeout_s)
+            row = mem if "error" in mem else {**row, "peak_mb": mem["peak_mb"], "process_peak_mb": mem["process_peak_mb"]}
+        if "error" in row:
+            skipped.append({"impl": impl, "length": length, "dtype": dtype, "reason": row["error"]})
+            _log(progress, f"  skipped: {row['error']}")
+            continue
+        rows.append(row)
+        _log(progress, f"  {row['ms']:.1f} ms, {row['tokens_per_s']:.0f} tokens/s, peak {row['peak_mb']:.0f} MB")
     _add_ratios(rows)
     return {"device": _device_name(device), "rows": rows, "skipped": skipped,
             "config": {"layers": 6, "hidden": 384, "heads": 12, "attention_window": 512, "global_tokens": 1,
-                       "batch": 1, "dtype": "float32" if device == "cpu" else "bfloat16", "repeats": repeats,
+                       "batch": 1, "dtype": dtypes[0] if len(dtypes) == 1 else dtypes, "repeats": repeats,
                        "threads": threads or _threads()}}
 
 
@@ -114,23 +121,26 @@ def _device_name(device: str) -> str:
 
 
 def _add_ratios(rows: list[dict]) -> None:
-    """Throughput ratios against the two peers at the same length, by wall clock and by CPU time."""
+    """Throughput ratios against the two peers at the same length and precision, by wall clock and by CPU time."""
+    def at(row: dict) -> tuple:
+        return row["length"], row.get("dtype", "float32")
+
     for peer, key in (("hf_longformer", "ratio_vs_hf_longformer"), ("hf_bert_sdpa", "ratio_vs_bert_sdpa")):
         for measure, suffix in (("tokens_per_s", ""), ("tokens_per_cpu_s", "_cpu")):
-            base = {row["length"]: row[measure] for row in rows if row["impl"] == peer and measure in row}
+            base = {at(row): row[measure] for row in rows if row["impl"] == peer and measure in row}
             for row in rows:
-                if row["length"] in base and measure in row:
-                    row[key + suffix] = round(row[measure] / base[row["length"]], 3)
+                if at(row) in base and measure in row:
+                    row[key + suffix] = round(row[measure] / base[at(row)], 3)
 
 
 # --- the child: one row -------------------------------------------------------------------------------------
 
 
-def _build(impl: str, length: int, device: str):
+def _build(impl: str, length: int, device: str, dtype_name: str = "float32"):
     """(model, forward()) for one row; models are built in eval mode with the row's dtype."""
     import torch
 
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    dtype = getattr(torch, dtype_name)
     torch.manual_seed(0)
     ids = torch.randint(1000, 20000, (1, length), device=device)
     common = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
@@ -215,7 +225,7 @@ def _child(spec: dict) -> dict:
             torch.cuda.synchronize()
 
     with torch.inference_mode():
-        forward = _build(impl, length, device)
+        forward = _build(impl, length, device, spec.get("dtype") or ("float32" if device == "cpu" else "bfloat16"))
         start = time.perf_counter()
         forward()
         sync()
@@ -248,7 +258,8 @@ def _child(spec: dict) -> dict:
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _hwm_mb()
     ms = statistics.median(times) * 1000
     cpu_ms = statistics.median(cpu_times) * 1000
-    row = {"impl": impl, "length": length, "ms": round(ms, 2), "tokens_per_s": round(length / ms * 1000, 1),
+    row = {"impl": impl, "length": length, "dtype": spec.get("dtype") or ("float32" if device == "cpu" else "bfloat16"),
+           "ms": round(ms, 2), "tokens_per_s": round(length / ms * 1000, 1),
            "peak_mb": round(peak - base, 1), "process_peak_mb": round(peak, 1), "warmup_s": round(warmup_s, 2),
            # CPU seconds the process used (all its threads): on a shared machine this moves far less than the
            # wall clock, and with one thread it is the time the forward takes on an idle core
@@ -271,8 +282,9 @@ def to_markdown(result: dict) -> str:
     lines = ["| impl | length | ms (wall) | tokens/s | × Longformer | × dense BERT | CPU ms | tokens/CPU-s "
              "| × Longformer (CPU) | × dense BERT (CPU) | peak MB | notes |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for row in sorted(result["rows"], key=lambda r: (r["length"], -r.get("tokens_per_cpu_s", r["tokens_per_s"]))):
-        notes = []
+    for row in sorted(result["rows"], key=lambda r: (r["length"], r.get("dtype", ""),
+                                                     -r.get("tokens_per_cpu_s", r["tokens_per_s"]))):
+        notes = [row["dtype"]] if row.get("dtype", "float32") != "float32" else []
         if "compiled" in row:
             notes.append(f"compiled, compile {row.get('compile_s', 0):.0f} s" if row["compiled"] else "eager")
         if "loadavg" in row:
@@ -295,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impls", default=None, help="comma-separated rows (default: all available)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per row")
+    parser.add_argument("--dtype", default=None, help="comma-separated precisions every row runs in: float32, bfloat16 "
+                                                      "(default float32 on the CPU, bfloat16 on CUDA)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--markdown", default=None, help="render a saved --json result as a Markdown table")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -310,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
         impls = [x.strip() for x in args.impls.split(",")] if args.impls else None
         result = bench_encoder(lengths, device=args.device, impls=impls, repeats=args.repeats,
-                               threads=args.threads)
+                               threads=args.threads, dtypes=args.dtype.split(",") if args.dtype else None)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

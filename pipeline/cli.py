@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--impls", help="comma-separated rows (default: every available one)")
     p.add_argument("--repeats", type=_positive, default=3)
+    p.add_argument("--dtype", help="comma-separated precisions every row runs in: float32, bfloat16 "
+                                   "(default float32 on the CPU, bfloat16 on CUDA)")
     p.add_argument("--threads", type=_positive, help="torch CPU threads per row")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
@@ -219,9 +221,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--lengths must be comma-separated token counts, not {args.lengths!r}") from None
     result = bench_encoder(lengths, args.device, args.impls.split(",") if args.impls else None,
-                           repeats=args.repeats, progress=True, threads=args.threads)
+                           repeats=args.repeats, progress=True, threads=args.threads,
+                           dtypes=args.dtype.split(",") if args.dtype else None)
     lines = [f"device {result['device']}"]
-    lines += [f"{r['impl']:28s} {r['length']:>7d} tokens  {r['ms']:10.1f} ms  {r['tokens_per_s']:10.0f} tok/s  "
+    lines += [f"{r['impl']:28s} {r['length']:>7d} tokens  {r['dtype']:>8s}  {r['ms']:10.1f} ms  {r['tokens_per_s']:10.0f} tok/s  "
               f"{r['peak_mb']:8.0f} MB" for r in result["rows"]]
     _emit(args, result, "\n".join(lines))
     return 0

@@ -38,3 +38,15 @@ def test_attention_bench_runs_on_the_cpu():
 
     result = bench_attention([256], device="cpu", impls=["blocked", "sdpa"], repeats=1)
     assert [row["impl"] for row in result["rows"]] == ["blocked", "sdpa"] and all("ms" in r for r in result["rows"])
+
+
+def test_rows_run_in_each_precision_and_ratios_stay_within_one():
+    result = bench_encoder([128], impls=["sectionrag_blocked", "hf_bert_sdpa"], repeats=1, progress=False,
+                           dtypes=["float32", "bfloat16"])
+    assert [(r["impl"], r["dtype"]) for r in result["rows"]] == [
+        ("sectionrag_blocked", "float32"), ("hf_bert_sdpa", "float32"),
+        ("sectionrag_blocked", "bfloat16"), ("hf_bert_sdpa", "bfloat16")]
+    assert [r["ratio_vs_bert_sdpa"] for r in result["rows"][1::2]] == [1.0, 1.0]  # each against its own precision
+    assert result["config"]["dtype"] == ["float32", "bfloat16"]
+    with pytest.raises(ValueError, match="dtype"):
+        bench_encoder([128], impls=["hf_bert_sdpa"], dtypes=["float16"])
