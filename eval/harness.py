@@ -46,7 +46,6 @@ import os
 import platform
 import resource
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -205,7 +204,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
                 for it, name in todo:
                     answer(it, name)
             else:
-                _answer_in_turns(batcher, todo, answer)
+                batcher.map(lambda task: answer(*task), todo)
                 throughput["writer_batches"] = _batch_sizes(batcher.batches)
         bar.close()
         embedder = next((r.pipeline.embedder for r in runners.values() if hasattr(r, "pipeline")), None)
@@ -292,33 +291,6 @@ def _batcher(runners: dict):
     from graphs.llm import ChatBatcher
 
     return next((r.writer for r in runners.values() if isinstance(getattr(r, "writer", None), ChatBatcher)), None)
-
-
-def _answer_in_turns(batcher, todo: list, answer) -> None:
-    """Runs ``answer(item, system)`` over ``todo`` on ``batcher.workers`` threads that take turns, so the
-    writer's calls are batched. The first error that escapes ``answer`` (each item's own failures are
-    recorded, not raised) stops the run and is raised here."""
-    tasks = iter(todo)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        with batcher.worker():  # every worker enters, even with nothing left to do: a batch waits for it
-            for it, name in tasks:  # only the turn's holder advances the shared iterator
-                if errors:
-                    return
-                try:
-                    answer(it, name)
-                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                    errors.append(exc)
-                    return
-
-    threads = [threading.Thread(target=work, name=f"eval-worker-{i}", daemon=True) for i in range(batcher.workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 def _batch_sizes(sizes: list[int]) -> dict:

@@ -227,6 +227,36 @@ class ChatBatcher:
     def worker(self) -> _Worker:
         return _Worker(self)
 
+    def map(self, fn, items) -> list:
+        """``[fn(x) for x in items]`` computed on ``workers`` threads that take turns, so the calls
+        ``fn`` makes to this batcher's ``chat`` are batched; results in the order of ``items``. The
+        first error ``fn`` raises stops the others taking new items and is raised here. A batcher
+        serves one ``map`` (or one set of ``worker()`` threads)."""
+        items = list(items)
+        results: list = [None] * len(items)
+        tasks = iter(enumerate(items))
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            with self.worker():  # every worker enters, even with nothing left to do: a batch waits for it
+                for i, x in tasks:  # only the turn's holder advances the shared iterator
+                    if errors:
+                        return
+                    try:
+                        results[i] = fn(x)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                        errors.append(exc)
+                        return
+
+        threads = [threading.Thread(target=work, name=f"writer-worker-{i}", daemon=True) for i in range(self.workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
     def chat(self, messages: list[Message], max_new_tokens: int) -> str:
         req = {"messages": messages, "max_new_tokens": max_new_tokens, "done": False}
         with self._cv:

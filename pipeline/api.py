@@ -170,11 +170,34 @@ class Pipeline:
     def ask(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
             llm: str | None = None, filters: SectionFilter | None = None) -> Answer:
         """Answers from the stored documents, every claim cited and verified, or abstains."""
-        from graphs.graph import build_graph
-        from graphs.llm import make_llm
-        from graphs.nodes import QANodes
-
         question = _check_question(question)
+        config = self._ask_config(doc_ids, top_sections, llm)
+        return self._ask(question, doc_ids, top_sections, filters, config, self._llm)
+
+    def ask_many(self, questions: Sequence[str], doc_ids: Sequence[str] | None = None, *, batch: int = 4,
+                 top_sections: int | None = None, llm: str | None = None,
+                 filters: SectionFilter | None = None) -> list[Answer]:
+        """``[ask(q, ...) for q in questions]``, with up to ``batch`` questions in flight and the writer's
+        calls for them written together (``graphs.llm.ChatBatcher``): on a CPU the local writer costs
+        about half as much per answer in bfloat16 at ``batch=4``. In float32 the answers are those
+        ``ask`` gives one at a time; an answer's ``timings`` include its wait for the batch."""
+        from graphs.llm import ChatBatcher
+
+        if isinstance(questions, str):
+            raise ValueError("ask_many takes a list of questions; use ask for one")
+        questions = [_check_question(q) for q in questions]
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        config = self._ask_config(doc_ids, top_sections, llm)
+        if self._llm is None or batch == 1 or len(questions) < 2:  # nothing to batch
+            return [self._ask(q, doc_ids, top_sections, filters, config, self._llm) for q in questions]
+        batcher = ChatBatcher(self._llm, min(batch, len(questions)))
+        return batcher.map(lambda q: self._ask(q, doc_ids, top_sections, filters, config, batcher), questions)
+
+    def _ask_config(self, doc_ids, top_sections, llm) -> PipelineConfig:
+        """The checked arguments' configuration, with its answer writer loaded."""
+        from graphs.llm import make_llm
+
         if top_sections is not None and top_sections < 1:
             raise ValueError("top_sections must be at least 1")
         if doc_ids:
@@ -185,8 +208,14 @@ class Pipeline:
         key = dataclasses.astuple(config.synthesize)
         if self._llm_key != key:
             self._llm, self._llm_key = make_llm(config.synthesize), key
+        return config
+
+    def _ask(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig, writer) -> Answer:
+        from graphs.graph import build_graph
+        from graphs.nodes import QANodes
+
         nodes = QANodes(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
-                        llm=self._llm, config=config, read=self._read_sentences(config))
+                        llm=writer, config=config, read=self._read_sentences(config))
         t0 = time.perf_counter()
         state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
                                            "top_sections": top_sections, "filters": filters})

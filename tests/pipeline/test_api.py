@@ -47,12 +47,28 @@ def test_extractive_answers_cite_exact_spans(sample_pipeline, question, doc_id):
 
 
 def test_local_llm_answers_with_exact_citations_or_abstains(sample_pipeline):
+    alone = []
     for question, _ in QUESTIONS:
         answer = sample_pipeline.ask(question)  # the embedded default: the shipped SmolLM2
         assert_citations_exact(sample_pipeline, answer)
         assert answer.abstained == (not answer.citations)
         if not answer.abstained:
             assert 0 < answer.support <= 1
+        alone.append(answer)
+    # the same questions in one batch: the writer's calls for all three written together (float32)
+    together = sample_pipeline.ask_many([q for q, _ in QUESTIONS], batch=3)
+    assert [(a.text, a.citations, a.abstained) for a in together] == [(a.text, a.citations, a.abstained) for a in alone]
+    assert all("total" in dict(a.timings) for a in together)
+
+
+def test_ask_many_refuses_bad_arguments(sample_pipeline):
+    with pytest.raises(ValueError, match="list of questions"):
+        sample_pipeline.ask_many("one question")
+    with pytest.raises(ValueError, match="batch"):
+        sample_pipeline.ask_many(["a question"], batch=0)
+    with pytest.raises(ValueError, match="empty"):
+        sample_pipeline.ask_many(["a question", "  "])
+    assert sample_pipeline.ask_many([], llm="extractive") == []
 
 
 def test_doc_restriction_only_cites_that_document(sample_pipeline):
