@@ -136,7 +136,7 @@ def _add_ratios(rows: list[dict]) -> None:
 # --- the child: one row -------------------------------------------------------------------------------------
 
 
-def _build(impl: str, length: int, device: str, dtype_name: str = "float32"):
+def _build(impl: str, length: int, device: str, dtype_name: str):
     """(model, forward()) for one row; models are built in eval mode with the row's dtype."""
     import torch
 
@@ -214,7 +214,7 @@ def _child(spec: dict) -> dict:
 
     import torch
 
-    impl, length, device, repeats = spec["impl"], spec["length"], spec["device"], spec["repeats"]
+    impl, length, device, repeats, dtype = spec["impl"], spec["length"], spec["device"], spec["repeats"], spec["dtype"]
     cuda = device == "cuda"
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -225,7 +225,7 @@ def _child(spec: dict) -> dict:
             torch.cuda.synchronize()
 
     with torch.inference_mode():
-        forward = _build(impl, length, device, spec.get("dtype") or ("float32" if device == "cpu" else "bfloat16"))
+        forward = _build(impl, length, device, dtype)
         start = time.perf_counter()
         forward()
         sync()
@@ -258,8 +258,7 @@ def _child(spec: dict) -> dict:
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _hwm_mb()
     ms = statistics.median(times) * 1000
     cpu_ms = statistics.median(cpu_times) * 1000
-    row = {"impl": impl, "length": length, "dtype": spec.get("dtype") or ("float32" if device == "cpu" else "bfloat16"),
-           "ms": round(ms, 2), "tokens_per_s": round(length / ms * 1000, 1),
+    row = {"impl": impl, "length": length, "dtype": dtype, "ms": round(ms, 2), "tokens_per_s": round(length / ms * 1000, 1),
            "peak_mb": round(peak - base, 1), "process_peak_mb": round(peak, 1), "warmup_s": round(warmup_s, 2),
            # CPU seconds the process used (all its threads): on a shared machine this moves far less than the
            # wall clock, and with one thread it is the time the forward takes on an idle core

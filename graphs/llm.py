@@ -8,16 +8,18 @@ second. Nothing is fetched from a model hub.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import importlib.util
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.config import SynthesizeConfig
+from pipeline.config import LOCAL_DTYPES, SynthesizeConfig
 
 Message = dict[str, str]
 
@@ -51,8 +53,6 @@ def default_gguf_path() -> Path:
 def cache_dir() -> Path:
     return Path(os.environ.get("SECTIONRAG_CACHE") or Path.home() / ".cache" / "sectionrag")
 
-
-LOCAL_DTYPES = ("float32", "bfloat16", "auto")
 
 PAD_ID = 0
 """Left padding of a batch uses ``<|endoftext|>``, not the end-of-turn token the tokenizer pads with:
@@ -224,8 +224,13 @@ class ChatBatcher:
     def name(self) -> str:
         return self.llm.name
 
-    def worker(self) -> _Worker:
-        return _Worker(self)
+    @contextlib.contextmanager
+    def worker(self) -> Iterator[ChatBatcher]:
+        self._enter()
+        try:
+            yield self
+        finally:
+            self._exit()
 
     def map(self, fn, items) -> list:
         """``[fn(x) for x in items]`` computed on ``workers`` threads that take turns, so the calls
@@ -309,18 +314,6 @@ class ChatBatcher:
         for r in batch:
             r["done"] = True
         self._resume.extend(batch)
-
-
-class _Worker:
-    def __init__(self, batcher: ChatBatcher) -> None:
-        self.batcher = batcher
-
-    def __enter__(self) -> ChatBatcher:
-        self.batcher._enter()
-        return self.batcher
-
-    def __exit__(self, *exc) -> None:
-        self.batcher._exit()
 
 
 class OpenAICompatibleLLM:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 LLMName = Literal["local", "openai", "extractive"]
+LOCAL_DTYPES = ("float32", "bfloat16", "auto")
 EngineName = Literal["local", "ray"]
 ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
 """``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
@@ -185,7 +186,7 @@ class SynthesizeConfig:
     def __post_init__(self) -> None:
         if self.llm not in ("local", "openai", "extractive"):
             raise ValueError(f"synthesize: unknown llm {self.llm!r}; use local, openai or extractive")
-        if self.local_dtype not in ("float32", "bfloat16", "auto"):
+        if self.local_dtype not in LOCAL_DTYPES:
             raise ValueError(f"synthesize: unknown local_dtype {self.local_dtype!r}; use float32, bfloat16 or auto")
 
 

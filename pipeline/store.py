@@ -79,7 +79,8 @@ class SectionStore:
                 )
             self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            # check_same_thread=False: the evaluation harness answers from worker threads that take turns
+            # check_same_thread=False: Pipeline.ask_many and the harness's --batch answer from worker
+            # threads that take turns (one at a time), so the connection is never used concurrently
             self.conn = sqlite3.connect(db, timeout=60.0, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
