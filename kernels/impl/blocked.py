@@ -1,10 +1,12 @@
 """CPU backend: a blocked sliding window (linear in length) plus global tokens and random blocks merged by
 log-sum-exp.
 
-Queries are cut into blocks of ``b`` tokens; block n attends the ``b + 2w`` keys around it (a strided view of
-the padded keys) and the global keys, so one batched fused-attention call over [blocks, b, b + 2w + G] computes
-band and global keys under one mask and never forms the S x S matrix. Random blocks (merged by log-sum-exp)
-and the rows of global queries are the small parts of ``_parts``. With a window covering the whole input this is plain dense attention.
+Queries are cut into blocks of ``b`` tokens, ``b`` a divisor of the one-sided window ``w``. The keys are laid
+out once as blocks of ``b``, each led by the G global keys, so block n's band and global keys are the
+``2w/b + 1`` key blocks around it: a strided view, not a copy, and one batched fused-attention call over
+[blocks, b, (2w/b + 1)(G + b)] computes them under one mask and never forms the S x S matrix. Random blocks
+(merged by log-sum-exp) come from ``_parts``; the rows of global queries are one fused call over all keys.
+With a window covering the whole input this is plain dense attention.
 """
 
 from __future__ import annotations
@@ -19,29 +21,33 @@ from kernels.pattern import SparsePattern
 
 
 def block_size_for(window: int) -> int:
-    """Query block of the band: about the window, so each block reads 3 blocks' worth of keys."""
-    return max(32, min(256, window))
+    """Query block of the band: the largest divisor of the window up to 256 (the window itself when that
+    divisor would be under 32), so every block's keys start on a block boundary (see ``band``)."""
+    divisor = max(d for d in range(1, min(window, 256) + 1) if window % d == 0)
+    return divisor if divisor >= min(window, 32) else window
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)
 def _band_bias(length: int, window: int, block: int, global_tokens: tuple[int, ...], dtype: torch.dtype,
                device: str) -> torch.Tensor:
-    """[1, nb, b, b + 2w + G] additive mask: 0 where attended, -inf elsewhere.
+    """[1, nb, b, (2a + 1)(G + b)] additive mask for ``band``'s key layout: 0 where attended, -inf elsewhere.
 
-    Columns: the block's band keys, then the G global keys (attended wherever they are outside the band, so
-    that no key is counted twice).
+    A query block's keys are 2a + 1 key blocks (a = window / b on each side), each led by the G global keys.
+    A global key is attended in the first copy only, and only where it is outside the band, so no key is
+    counted twice.
     """
-    nb = -(-length // block)
-    r = torch.arange(block, device=device).view(1, block, 1)
-    c = torch.arange(block + 2 * window, device=device).view(1, 1, -1)
-    key_pos = torch.arange(nb, device=device).view(nb, 1, 1) * block - window + c
-    allowed = (c - r >= 0) & (c - r <= 2 * window) & (key_pos >= 0) & (key_pos < length)
-    if global_tokens:
-        q_pos = torch.arange(nb * block, device=device).view(nb, block, 1)
-        g = torch.tensor(global_tokens, device=device).view(1, 1, -1)
-        allowed = torch.cat([allowed.expand(nb, block, -1), (q_pos - g).abs() > window], dim=-1)
+    nb, a, G = -(-length // block), window // block, len(global_tokens)
+    cols = (2 * a + 1) * (G + block)
+    c = torch.arange(cols, device=device)
+    j, o = c // (G + block), c % (G + block)
+    q_pos = (torch.arange(nb, device=device).view(nb, 1, 1) * block + torch.arange(block, device=device).view(1, block, 1))
+    key_pos = (torch.arange(nb, device=device).view(nb, 1, 1) - a + j.view(1, 1, -1)) * block + (o - G).view(1, 1, -1)
+    allowed = (o >= G).view(1, 1, -1) & ((q_pos - key_pos).abs() <= window) & (key_pos >= 0) & (key_pos < length)
+    if G:
+        g_pos = torch.tensor(global_tokens, device=device)[o.clamp(max=G - 1)].view(1, 1, -1)
+        allowed |= ((o < G) & (j == 0)).view(1, 1, -1) & ((q_pos - g_pos).abs() > window)
     bias = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
-    return bias.expand(nb, block, -1).unsqueeze(0).contiguous()
+    return bias.unsqueeze(0)
 
 
 def _fused(q, k, v, bias, scale) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,23 +63,31 @@ def _fused(q, k, v, bias, scale) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def band(q, k, v, window: int, scale: float, global_tokens: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sliding window plus the global keys outside it: (out [B, H, S, D], lse [B, H, S])."""
+    """The sliding window plus the global keys outside it: (out [B, H, S, D], lse [B, H, S]).
+
+    Queries are cut into blocks of b (a divisor of the window, so a = window / b is whole). The keys are laid
+    out once as key blocks, each led by the G global keys, with a zero blocks at either end; query block n's
+    keys are then the 2a + 1 key blocks from n, a strided view with no copy, and one fused call with one
+    mask computes band and global keys for every block.
+    """
     B, H, S, D = q.shape
     if window >= S - 1:  # the band is everything: dense attention
         return _fused(q, k, v, None, scale)
     b = block_size_for(window)
-    nb = -(-S // b)
-    qb = F.pad(q, (0, 0, 0, nb * b - S)).view(B * H, nb, b, D)
-    span = b + 2 * window
+    a, nb, G = window // b, -(-S // b), len(global_tokens)
+    pad = nb * b - S
+    qb = (F.pad(q, (0, 0, 0, pad)) if pad else q).reshape(B * H, nb, b, D)
     index = torch.tensor(global_tokens, dtype=torch.long, device=q.device)
 
-    def windows(t):  # [B, H, S, D] → [B*H, nb, b + 2w + G, D]
-        padded = F.pad(t, (0, 0, window, nb * b - S + window)).view(B * H, nb * b + 2 * window, D)
-        local = padded.unfold(1, span, b).transpose(-1, -2)
-        if not global_tokens:
-            return local.contiguous()
-        extra = t.reshape(B * H, S, D)[:, index].unsqueeze(1).expand(B * H, nb, len(global_tokens), D)
-        return torch.cat([local, extra], dim=2)
+    def windows(t):  # [B, H, S, D] → a view [B*H, nb, (2a + 1)(G + b), D]
+        blocks = t.new_empty(B * H, nb + 2 * a, G + b, D)
+        blocks[:, :a].zero_()
+        blocks[:, a + nb:].zero_()
+        keys = (F.pad(t, (0, 0, 0, pad)) if pad else t).reshape(B * H, nb, b, D)
+        blocks[:, a:a + nb, G:] = keys
+        if G:
+            blocks[:, :, :G] = t.reshape(B * H, S, D)[:, index].unsqueeze(1)
+        return blocks.as_strided((B * H, nb, (2 * a + 1) * (G + b), D), (blocks.stride(0), (G + b) * D, D, 1))
 
     bias = _band_bias(S, window, b, tuple(global_tokens), q.dtype, str(q.device))
     out, lse = _fused(qb, windows(k), windows(v), bias, scale)
@@ -97,7 +111,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: Spa
     else:
         out, _ = _parts.merge(parts)
     if not covered:
-        rows = _parts.global_rows(q, k, v, pattern, scale)
-        if rows is not None:
-            out[:, :, list(pattern.global_tokens)] = rows.to(out.dtype)
+        if pattern.global_tokens:  # global queries attend every key: one fused call over all of them
+            index = list(pattern.global_tokens)
+            out[:, :, index] = _fused(q[:, :, index], k, v, None, scale)[0].to(out.dtype)
     return out.to(q.dtype)

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from kernels import BackendUnavailable, SparsePattern, available_impls, pick_auto, sparse_attention
+from kernels.impl.blocked import block_size_for
 from kernels.impl.reference import attention as reference
 
 PATTERNS = {
@@ -54,6 +55,16 @@ def check_against_reference(impl: str, shape, pattern: SparsePattern, dtype, see
 @pytest.mark.parametrize("name", PATTERNS)
 def test_blocked_equals_reference(name, shape, dtype):
     check_against_reference("blocked", shape, PATTERNS[name], dtype)
+
+
+@pytest.mark.parametrize("window, block", [(300, 150), (512, 256), (514, 514), (96, 96)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_blocked_key_layouts_equal_reference(window, block, dtype):
+    # several key blocks on each side (300, 512), a window with no divisor from 32 to 256 (514 = 2 x 257),
+    # global tokens inside and outside the first and last blocks' bands, a length no block divides
+    assert block_size_for(window) == block
+    pattern = SparsePattern(window=window, global_tokens=(0, 600, 1200))
+    check_against_reference("blocked", (1, 2, 1201, 16), pattern, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
