@@ -34,6 +34,7 @@ does. An answer's latency then includes the wait for its batch (the report says 
 
 ``--config FILE`` evaluates a configuration of one's own (the TOML file ``sectionrag`` reads): every
 pipeline row and the ablations start from it, and the report lists where it differs from the defaults.
+The writer is the one ``--llm`` names, whatever the TOML's ``[synthesize] llm`` says.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     from pipeline.types import IngestReport
 
     t_start = time.perf_counter()
-    config = config or PipelineConfig()
+    config = (config or PipelineConfig()).replace(synthesize={"llm": llm})  # --llm wins over the TOML's
     out_dir.mkdir(parents=True, exist_ok=True)  # a suite's own folder under an `all` run
     ds = load_suite(suite, data_dir)
     sample = sample_items(ds.items, limit, seed)
@@ -271,10 +272,11 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
 
 
 def config_changes(config) -> dict[str, object]:
-    """``{"stage.field": value}`` wherever ``config`` differs from ``PipelineConfig()``."""
+    """``{"stage.field": value}`` wherever ``config`` differs from ``PipelineConfig()``, the writer aside
+    (a run reports its ``llm`` on its own)."""
     from pipeline.config import PipelineConfig
 
-    default = PipelineConfig()
+    default = PipelineConfig().replace(synthesize={"llm": config.synthesize.llm})
     out: dict[str, object] = {}
     for f in dataclasses.fields(config):
         mine, theirs = getattr(config, f.name), getattr(default, f.name)

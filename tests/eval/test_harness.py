@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from eval.datasets import load_suite
-from eval.harness import parse_shard, run_eval, shard_items
+from eval.harness import config_changes, parse_shard, run_eval, shard_items
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data"
@@ -229,6 +229,15 @@ def test_batched_local_run_writes_the_answers_of_a_one_at_a_time_run(tmp_path):
     batches = runs[2]["throughput"]["writer_batches"]
     assert batches["conversations"] >= 4 and batches["mean_size"] > 1
     assert any("--batch 2" in n for n in runs[2]["notes"]) and not any("--batch" in n for n in runs[1]["notes"])
+
+
+def test_config_changes_name_what_differs_and_leave_the_writer_to_llm():
+    from pipeline.config import PipelineConfig
+
+    config = PipelineConfig().replace(synthesize={"llm": "local", "local_dtype": "bfloat16"},
+                                      retrieve={"evidence_sentences": 12})
+    assert config_changes(config) == {"synthesize.local_dtype": "bfloat16", "retrieve.evidence_sentences": 12}
+    assert config_changes(PipelineConfig().replace(synthesize={"llm": "local"})) == {}
 
 
 def test_batch_and_variant_rows_are_checked():
