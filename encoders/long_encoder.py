@@ -66,16 +66,19 @@ class LongEncoder:
 
     def __init__(self, model_path: str | Path | None = None, *, window: int = 256, random_blocks: int = 0,
                  block_size: int = 64, seed: int = 0, max_tokens: int = 65536, impl: str = "auto",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", dtype: str = "float32") -> None:
         if window < 0:
             raise ValueError("window must be >= 0 tokens")
         if max_tokens < 8:
             raise ValueError("max_tokens must be at least 8")
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"unknown encoder dtype {dtype!r}; use float32, bfloat16 or float16")
         self.model_path = Path(model_path) if model_path else None
         self.overrides = dict(window=window, random_blocks=random_blocks, block_size=block_size, seed=seed,
                               max_positions=max_tokens, impl=impl)
         self.max_tokens = max_tokens
         self.device = device
+        self.dtype = dtype
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -91,7 +94,8 @@ class LongEncoder:
                 path = self.model_path or default_model_path()
                 self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
                 self._tokenizer.model_max_length = self.max_tokens  # the positions are extended
-                self._model = LongEncoderModel.from_pretrained(path, **self.overrides).to(self.device)
+                self._model = LongEncoderModel.from_pretrained(path, **self.overrides).to(
+                    self.device, dtype=getattr(torch, self.dtype))
 
     @property
     def model(self):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.config import LOCAL_DTYPES, SynthesizeConfig
+from pipeline.config import SynthesizeConfig, resolve_dtype
 
 Message = dict[str, str]
 
@@ -58,21 +58,6 @@ PAD_ID = 0
 """Left padding of a batch uses ``<|endoftext|>``, not the end-of-turn token the tokenizer pads with:
 the repetition penalty counts every input id, and padding with end-of-turn would make padded
 conversations less likely to stop."""
-
-
-def resolve_dtype(dtype: str, device: str = "cpu") -> str:
-    """``auto``: bfloat16 on a GPU and on CPUs with AMX tiles (where bf16 matrix products run several
-    times faster than float32), float32 elsewhere."""
-    if dtype not in LOCAL_DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(LOCAL_DTYPES)}")
-    if dtype != "auto":
-        return dtype
-    if device.startswith("cuda"):
-        return "bfloat16"
-    import torch
-
-    amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bfloat16" if amx else "float32"
 
 
 class LocalLLM:

@@ -133,13 +133,15 @@ class Pipeline:
         cfg = config.summarize
         if not cfg.enabled or cfg.encoder_weight <= 0:
             return None
-        key = (cfg.window, cfg.max_tokens, cfg.impl, cfg.cache_sections)
+        key = (cfg.window, cfg.max_tokens, cfg.impl, cfg.cache_sections, cfg.dtype)
         if self._reader_key != key:
             from encoders.long_encoder import LongEncoder
             from encoders.section_reader import SectionReader
+            from pipeline.config import resolve_dtype
 
+            device = self.embedder.device
             encoder = LongEncoder(self.embedder.model_path, window=cfg.window, max_tokens=cfg.max_tokens,
-                                  impl=cfg.impl, device=self.embedder.device)
+                                  impl=cfg.impl, device=device, dtype=resolve_dtype(cfg.dtype, device))
             self._reader, self._reader_key = SectionReader(encoder, cfg.cache_sections), key
         return self._reader.sentence_vectors
 

@@ -22,6 +22,21 @@ from typing import Any, Literal
 
 LLMName = Literal["local", "openai", "extractive"]
 LOCAL_DTYPES = ("float32", "bfloat16", "auto")
+
+
+def resolve_dtype(dtype: str, device: str = "cpu") -> str:
+    """``auto``: bfloat16 on a GPU and on CPUs with AMX tiles (where bf16 matrix products run several
+    times faster than float32), float32 elsewhere."""
+    if dtype not in LOCAL_DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(LOCAL_DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        return "bfloat16"
+    import torch
+
+    amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bfloat16" if amx else "float32"
 EngineName = Literal["local", "ray"]
 ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
 """``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
@@ -154,12 +169,17 @@ class SummarizeConfig:
     """Attention backend (``kernels.sparse_attention``); ``auto`` picks the fastest on the device."""
     cache_sections: int = 256
     """Sections whose sentence vectors are kept between questions (0 turns the cache off)."""
+    dtype: Literal["float32", "bfloat16", "auto"] = "float32"
+    """The encoder's weights and arithmetic: ``float32``, ``bfloat16`` (on CPUs with AMX about 2.5× faster;
+    sentence scores differ a little from float32's), or ``auto`` (bfloat16 on a GPU or an AMX CPU)."""
 
     def __post_init__(self) -> None:
         if self.max_sections < 1 or self.digest_sentences < 1 or self.digest_chars < 1:
             raise ValueError("summarize: max_sections, digest_sentences and digest_chars must be positive")
         if not 0.0 <= self.encoder_weight <= 1.0:
             raise ValueError("summarize: encoder_weight must be in [0, 1]")
+        if self.dtype not in LOCAL_DTYPES:
+            raise ValueError(f"summarize: unknown dtype {self.dtype!r}; use float32, bfloat16 or auto")
         if self.window < 1 or self.max_tokens < 64 or self.cache_sections < 0:
             raise ValueError("summarize: window must be positive, max_tokens at least 64, cache_sections 0 or more")
         if self.impl not in ATTENTION_IMPLS:

@@ -121,3 +121,17 @@ def test_encode_truncates_past_max_tokens(minilm_path):
     out = enc.encode(TEXT * 3, spans=[(0, 20)])
     assert out.truncated and out.token_embeddings.shape == (62, 384)
     assert out.span_embeddings.shape == (1, 384)
+
+
+def test_a_bfloat16_reading_stays_close_to_float32(encoder, minilm_path):
+    section = TEXT * 4
+    full = encoder.encode(section)
+    half = LongEncoder(minilm_path, window=32, dtype="bfloat16")
+    low = half.encode(section)
+    assert half.model.embeddings.tok_embeddings.weight.dtype == torch.bfloat16
+    assert low.span_embeddings.dtype == np.float32 and low.spans == full.spans
+    a, b = full.span_embeddings, low.span_embeddings
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() > 0.99 and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="dtype"):
+        LongEncoder(dtype="int8")

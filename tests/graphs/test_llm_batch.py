@@ -7,8 +7,8 @@ import threading
 import pytest
 import torch
 
-from graphs.llm import ChatBatcher, LLMError, LocalLLM, resolve_dtype
-from pipeline.config import PipelineConfig, SynthesizeConfig
+from graphs.llm import ChatBatcher, LLMError, LocalLLM
+from pipeline.config import PipelineConfig, SynthesizeConfig, resolve_dtype
 
 EVIDENCE = ("The Supplier may terminate this Agreement upon thirty (30) days' written notice if the Customer "
             "fails to pay any invoice when due. ")

@@ -99,3 +99,19 @@ def test_reingest_is_a_no_op(sample_store):
         report = p.ingest(SAMPLE_INPUTS)
         assert report.skipped == 3 and report.documents == 0
         assert p._open_store().counts() == before
+
+
+def test_the_digest_reads_in_bfloat16_when_configured(sample_store):
+    import torch
+
+    from pipeline import Pipeline
+    from pipeline.config import PipelineConfig
+
+    question, doc_id = QUESTIONS[0]
+    config = PipelineConfig().replace(summarize={"dtype": "bfloat16"}, synthesize={"llm": "extractive"})
+    with Pipeline(sample_store, config) as p:
+        answer = p.ask(question)
+        assert p._reader.encoder.model.embeddings.norm.weight.dtype == torch.bfloat16
+        assert p._reader.tokens_read > 0  # the encoder read the sections
+        assert not answer.abstained and answer.citations[0].doc_id == doc_id
+        assert_citations_exact(p, answer)

@@ -22,6 +22,8 @@ def test_toml_round_trip(tmp_path):
     ("[synthesize]\nllm = \"gpt\"\n", "unknown llm"),
     ("[ingest]\ntarget_tokens = 9000\nmax_tokens = 100\n", "target_tokens"),
     ("[ingest\n", "not valid TOML"),
+    ("[summarize]\ndtype = \"int8\"\n", "unknown dtype"),
+    ("[synthesize]\nlocal_dtype = \"half\"\n", "unknown local_dtype"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "cfg.toml"
