@@ -28,6 +28,7 @@ def block_size_for(window: int) -> int:
 
 
 @functools.lru_cache(maxsize=8)
+@torch.inference_mode(False)  # a normal tensor, so that a cached mask built during inference serves autograd too
 def _band_bias(length: int, window: int, block: int, global_tokens: tuple[int, ...], dtype: torch.dtype,
                device: str) -> torch.Tensor:
     """[1, nb, b, (2a + 1)(G + b)] additive mask for ``band``'s key layout: 0 where attended, -inf elsewhere.

@@ -135,3 +135,15 @@ def test_a_bfloat16_reading_stays_close_to_float32(encoder, minilm_path):
     assert cosine.min() > 0.99 and not np.array_equal(a, b)
     with pytest.raises(ValueError, match="dtype"):
         LongEncoder(dtype="int8")
+
+
+def test_inference_then_autograd_give_the_same_states():
+    # the band mask is cached; built under inference_mode it must still serve a later autograd pass
+    torch.manual_seed(0)
+    model = LongEncoderModel(LongEncoderArgs.from_name("tiny", impl="blocked")).eval()
+    ids = torch.randint(0, 128, (2, 300))
+    with torch.inference_mode():
+        fast = model(ids, global_tokens=(0,))
+    slow = model(ids, global_tokens=(0,))
+    assert slow.requires_grad
+    torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=1e-6)
