@@ -52,16 +52,23 @@ def test_faiss_scale_bench_small():
         assert 0 < r["p50_ms"] <= r["p95_ms"] and r["index_mb"] > 0 and r["peak_rss_mb"] > 0
 
 
+
+def one_contract_store(tmp_path, name: str):
+    """A store holding one real CUAD contract."""
+    src = tmp_path / "contracts"
+    src.mkdir()
+    shutil.copy(CUAD / "contracts" / name, src / name)
+    with Pipeline(tmp_path / "store") as pipe:
+        assert pipe.ingest([src]).documents == 1
+    return tmp_path / "store"
+
+
 @pytest.mark.skipif(not CUAD.is_dir(), reason="../shared/data is not here")
 def test_digest_salience_ranks_real_gold_clauses(tmp_path, capsys):
     from eval import digest_salience
 
-    src = tmp_path / "contracts"
-    src.mkdir()
-    shutil.copy(CUAD / "contracts" / CONTRACTS[1], src / CONTRACTS[1])
-    with Pipeline(tmp_path / "store") as pipe:
-        assert pipe.ingest([src]).documents == 1
-    assert digest_salience.main(["--suite", "cuad", "--store", str(tmp_path / "store"), "--data", str(SHARED_DATA),
+    store = one_contract_store(tmp_path, CONTRACTS[1])
+    assert digest_salience.main(["--suite", "cuad", "--store", str(store), "--data", str(SHARED_DATA),
                                  "--items", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["items"] == 3
@@ -78,12 +85,8 @@ def test_digest_salience_ranks_real_gold_clauses(tmp_path, capsys):
 
 @pytest.mark.skipif(not CUAD.is_dir(), reason="../shared/data is not here")
 def test_digest_dtype_times_both_precisions_on_a_real_contract(tmp_path, capsys):
-    src = tmp_path / "contracts"
-    src.mkdir()
-    shutil.copy(CUAD / "contracts" / CONTRACTS[0], src / CONTRACTS[0])
-    with Pipeline(tmp_path / "store") as pipe:
-        assert pipe.ingest([src]).documents == 1
-    assert digest_dtype.main(["--suite", "cuad", "--store", str(tmp_path / "store"), "--data", str(SHARED_DATA),
+    store = one_contract_store(tmp_path, CONTRACTS[0])
+    assert digest_dtype.main(["--suite", "cuad", "--store", str(store), "--data", str(SHARED_DATA),
                               "--docs", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["questions"] == 1  # the store holds one of the contracts
