@@ -22,6 +22,9 @@ from typing import Any, Literal
 
 LLMName = Literal["local", "openai", "extractive"]
 LOCAL_DTYPES = ("float32", "bfloat16", "auto")
+EngineName = Literal["local", "ray"]
+ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
+"""``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
 
 
 def resolve_dtype(dtype: str, device: str = "cpu") -> str:
@@ -37,9 +40,6 @@ def resolve_dtype(dtype: str, device: str = "cpu") -> str:
 
     amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
     return "bfloat16" if amx else "float32"
-EngineName = Literal["local", "ray"]
-ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
-"""``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
 
 
 @dataclass(frozen=True)

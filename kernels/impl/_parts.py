@@ -2,9 +2,9 @@
 
 A part is (out, lse): the softmax-attention output over a subset of the keys, [B, H, S, D] float32, and the
 log-sum-exp of its scores, [B, H, S] (-inf where the subset is empty for that query). The band comes from a
-fast kernel; global keys and random blocks outside the band are small dense products here; the rows of
-global queries are dense (they attend every key) and overwrite the merged output. Every key is in exactly
-one part, so the merge is the exact softmax over the union.
+fast kernel; global keys and random blocks outside the band are small dense products here. (The rows of
+global queries attend every key; each backend computes them with its own fused call and overwrites the
+merged output.) Every key is in exactly one part, so the merge is the exact softmax over the union.
 """
 
 from __future__ import annotations
@@ -68,12 +68,3 @@ def merge(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor,
         weighted = part_out.float() * torch.exp(part_lse - lse)[..., None]
         out = weighted if out is None else out + weighted
     return out, lse
-
-
-def global_rows(q, k, v, pattern: SparsePattern, scale: float) -> torch.Tensor | None:
-    """Rows of the global queries, which attend every key: [B, H, G, D] float32."""
-    if not pattern.global_tokens:
-        return None
-    index = torch.tensor(pattern.global_tokens, device=q.device)
-    scores = (q[:, :, index].float() @ k.float().transpose(-1, -2)) * scale        # [B, H, G, S]
-    return torch.softmax(scores, dim=-1) @ v.float()

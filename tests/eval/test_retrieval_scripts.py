@@ -52,7 +52,6 @@ def test_faiss_scale_bench_small():
         assert 0 < r["p50_ms"] <= r["p95_ms"] and r["index_mb"] > 0 and r["peak_rss_mb"] > 0
 
 
-
 def one_contract_store(tmp_path, name: str):
     """A store holding one real CUAD contract."""
     src = tmp_path / "contracts"
