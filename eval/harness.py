@@ -22,7 +22,8 @@ The N parts can run at once, as processes on one machine or on several machines 
 folder and store; the first part to take a lock beside the store ingests the whole sample's documents,
 the others find them stored. A final run of the same
 command without ``--shard`` reads every part, answers whatever is still missing, judges, measures
-throughput and writes the report.
+throughput and writes the report. ``--report-only`` writes the report from what is recorded so far
+(the items every system has answered), answering nothing: an interim look at a run still going.
 
 ``--batch N`` answers N questions at a time in one process: N worker threads take turns (one runs at a
 time), and the answer writer's calls of all N are written together, one batched ``generate`` for the
@@ -68,7 +69,7 @@ PART_FILES = "throughput.shard-*-of-*.json"
 def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
              systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
              store_root: Path | None = None, judge: str = "local", seed: int = SEED,
-             shard: tuple[int, int] | None = None, config=None, batch: int = 1) -> dict:
+             shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False) -> dict:
     """Runs one suite (or ``all``) and writes its report; returns what ``--json`` prints.
 
     ``{"suite", "systems": {name: metrics}, "report": "OUT/report.html", ...}``; for ``all`` the
@@ -78,7 +79,8 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
     ``shard=(K, N)`` answers only part K of N and writes no report (see the module docstring); it returns
     ``{"suite", "shard", "items", "answers", "recorded", "file", "seconds"}``.
     ``config`` (a ``PipelineConfig``) is what the pipeline rows start from; ``batch`` answers that many
-    questions at a time with the writer's calls batched (see the module docstring).
+    questions at a time with the writer's calls batched (see the module docstring). ``report_only``
+    answers nothing: the report covers the sampled items every system has an answer for in ``out_dir``.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if suite != "all" and suite not in SUITES:
@@ -100,6 +102,11 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
             raise ValueError(f"shard {k}/{n}: need 1 <= K <= N")
         if suite not in QA_SUITES:
             raise ValueError(f"--shard splits one question-answering suite ({', '.join(QA_SUITES)}), not {suite}")
+        if report_only:
+            raise ValueError("--report-only answers nothing and --shard only answers: use one of them")
+    if report_only and suite not in QA_SUITES:
+        raise ValueError(f"--report-only reports one question-answering suite's recorded answers "
+                         f"({', '.join(QA_SUITES)}), not {suite}")
     out_dir.mkdir(parents=True, exist_ok=True)
     store_root = Path(store_root) if store_root else out_dir / "stores"
     if not systems:  # the two headline systems and one ablation row per stage this checkout can switch off
@@ -113,15 +120,15 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
     if suite == "faithbench":
         return _run_faithbench(data_dir, out_dir, limit=limit)
     return _run_qa(suite, data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
-                   store=Path(store) if store else store_root / suite, ingest=store is None,
+                   store=Path(store) if store else store_root / suite, ingest=store is None and not report_only,
                    staging=store_root / f"{suite}-sources", judge=judge, seed=seed, shard=shard, config=config,
-                   batch=batch)
+                   batch=batch, report_only=report_only)
 
 
 # -- question answering suites ------------------------------------------------------------------------
 def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm: str, systems: list[str],
             progress: bool, store: Path, ingest: bool, staging: Path, judge: str, seed: int,
-            shard: tuple[int, int] | None = None, config=None, batch: int = 1) -> dict:
+            shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False) -> dict:
     from eval.report import write_report
     from eval.systems import make_systems
     from pipeline import Pipeline
@@ -157,6 +164,8 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
                                 "seconds": rep.seconds, "skipped": rep.skipped + already,
                                 "docs_per_s": rep.documents / rep.seconds if fresh and rep.seconds else None,
                                 "pages_per_s": rep.pages / rep.seconds if fresh and rep.seconds else None}
+    if report_only and not (store / DB_NAME).exists():
+        raise ValueError(f"--report-only: {store} holds no store; name the one the answers were made against with --store")
     st = SectionStore(store)
     stored = set(st.document_ids())
     missing = sorted({it.doc_id for it in items} - stored)
@@ -168,6 +177,17 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
                              + "; ".join(notes[len(ds.notes):]))
 
     done = _load_records(out_dir)
+    if report_only:  # an interim look at a long run: the items every system has answered, nothing answered now
+        complete = [it for it in items if all(_key(n, llm, it.id) in done for n in systems)]
+        if not complete:
+            st.close()
+            raise ValueError(f"--report-only: no sampled {suite} item has an answer from every system "
+                             f"({', '.join(systems)}, writer {llm}) in {out_dir}")
+        if len(complete) < len(items):
+            notes.append(f"interim report (--report-only): {len(complete)} of {len(items)} sampled items have "
+                         "every system's answer and are reported; the rest are not answered yet, and "
+                         "throughput was not measured")
+        items = complete
     todo = [(it, name) for it in items for name in systems if _key(name, llm, it.id) not in done]
     items_file = out_dir / (ITEMS_FILE if shard is None else f"items.shard-{shard[0]}-of-{shard[1]}.jsonl")
     embedder = None
@@ -227,7 +247,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     rejudged = _rejudge(done, keys, st, judge, notes)
     if rejudged or any(out_dir.glob(SHARD_FILES)):  # items.jsonl then holds every answer of the run
         _write_records(out_dir / ITEMS_FILE, done)
-    if todo or not (out_dir / "throughput.json").exists():
+    if not report_only and (todo or not (out_dir / "throughput.json").exists()):
         throughput["embedding"] = _embedding_speed(st, embedder)
         throughput["encoder"] = _encoder_speed(st, items)
     st.close()
@@ -246,7 +266,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     # none (the parts of a sharded run print their own, ``peak_rss_mb`` in their --json)
     throughput["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if todo else None
     _merge_parts(out_dir, throughput)
-    throughput = _keep_measured(out_dir / "throughput.json", throughput)
+    throughput = _keep_measured(out_dir / "throughput.json", throughput, write=not report_only)
     result = {
         "suite": suite,
         "systems": {name: aggregate(suite, recs) for name, recs in records.items()},
@@ -301,10 +321,11 @@ def _batch_sizes(sizes: list[int]) -> dict:
             "mean_size": round(sum(sizes) / len(sizes), 2) if sizes else None}
 
 
-def _keep_measured(path: Path, now: dict) -> dict:
+def _keep_measured(path: Path, now: dict, write: bool = True) -> dict:
     """Throughput measured by an earlier invocation into the same folder is kept when this one measured
     nothing new (a resumed run that found its documents stored and its answers recorded); what is kept
-    is marked ``"earlier_run": true`` (the report says so)."""
+    is marked ``"earlier_run": true`` (the report says so). ``write=False`` (an interim report) leaves
+    ``path`` as it was, so the run's final report still measures what nobody has."""
     try:
         before = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -317,7 +338,8 @@ def _keep_measured(path: Path, now: dict) -> dict:
             measured = bool(v) if isinstance(v, dict) else v is not None
         if measured or k not in before:
             merged[k] = v
-    path.write_text(json.dumps(merged))
+    if write:
+        path.write_text(json.dumps(merged))
     return merged
 
 
@@ -399,6 +421,7 @@ class _StoreLock:
     store, and build the baseline's chunk index, one at a time."""
 
     def __init__(self, store: Path) -> None:
+        self.store = store
         self.path = store.parent / f".{store.name}.eval-lock"
         self._fh = None
         self._depth = 0
@@ -409,7 +432,12 @@ class _StoreLock:
         if self._depth == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "a")
-            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # say why nothing happens: a large store's chunk index takes many minutes
+                print(f"eval: waiting for {self.path}: another process holds it (ingesting into {self.store}, "
+                      "or building the baseline's chunk index)", file=sys.stderr, flush=True)
+                fcntl.flock(self._fh, fcntl.LOCK_EX)
         self._depth += 1
         return self
 
@@ -695,6 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, metavar="N",
                    help="answer N questions at a time, the writer's calls batched (local or openai writer)")
     p.add_argument("--config", type=Path, help="TOML file (as sectionrag reads) the pipeline rows start from")
+    p.add_argument("--report-only", action="store_true",
+                   help="answer nothing: report the items every system already has an answer for in OUT "
+                        "(an interim look at a long or sharded run)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
@@ -715,7 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
                               systems=args.systems.split(",") if args.systems else None,
                               progress=not args.no_progress, store=args.store, store_root=args.store_root,
-                              judge=args.judge, seed=args.seed, shard=args.shard, config=config, batch=args.batch)
+                              judge=args.judge, seed=args.seed, shard=args.shard, config=config, batch=args.batch,
+                              report_only=args.report_only)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 1

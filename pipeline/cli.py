@@ -81,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, help="an existing store holding the suite's documents (nothing is ingested into it)")
     p.add_argument("--store-root", type=Path, help="where the evaluation ingests its own stores (default OUT/stores)")
     p.add_argument("--judge", choices=["local", "openai"], default="local", help="hallucination judge")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit")
+    p.add_argument("--seed", type=int, help="sampling seed for --limit (default: the harness's, as python -m eval.harness)")
     p.add_argument("--shard", type=_shard, metavar="K/N",
                    help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
     p.add_argument("--batch", type=_positive, default=1, metavar="N",
                    help="answer N questions at a time, the writer's calls batched (local or openai writer)")
     p.add_argument("--config", type=Path, help="TOML file the pipeline rows start from")
+    p.add_argument("--report-only", action="store_true",
+                   help="answer nothing: report the items every system already has an answer for in OUT")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     p = sub.add_parser("bench", help="benchmarks")
@@ -200,8 +202,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
                       systems=args.systems.split(",") if args.systems else None, progress=True,
-                      store=args.store, store_root=args.store_root, judge=args.judge, seed=args.seed,
-                      shard=args.shard, config=_config(args) if args.config else None, batch=args.batch)
+                      store=args.store, store_root=args.store_root, judge=args.judge,
+                      **({} if args.seed is None else {"seed": args.seed}),
+                      shard=args.shard, config=_config(args) if args.config else None, batch=args.batch,
+                      report_only=args.report_only)
     if "shard" in result:
         _emit(args, result, shard_text(result))
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -146,6 +147,23 @@ def test_shards_run_at_once_then_the_plain_run_reports_them_all(tmp_path):
     assert not (out / "report.html").exists() and not (out / "items.jsonl").exists()
     recs = [json.loads(line) for k in (1, 2) for line in (out / f"items.shard-{k}-of-2.jsonl").read_text().splitlines()]
     assert len({(r["system"], r["item"]) for r in recs}) == len(recs) == 8
+    # an interim look while part 2 is still running (only part 1's answers there): nothing is answered
+    interim = tmp_path / "interim"
+    interim.mkdir()
+    shutil.copy(out / "items.shard-1-of-2.jsonl", interim)
+    res = run_eval("contractnli", DATA, interim, limit=4, llm="extractive", systems=systems, progress=False,
+                   store_root=stores, report_only=True)
+    assert res["items"] == parts[0]["items"] and all(m["items"] == parts[0]["items"] for m in res["systems"].values())
+    assert any(n.startswith(f"interim report (--report-only): {parts[0]['items']} of 4 ") for n in res["notes"])
+    assert "interim report" in (interim / "report.md").read_text()
+    assert len((interim / "items.jsonl").read_text().splitlines()) == 2 * parts[0]["items"]
+    assert not (interim / "throughput.json").exists()  # the final run still measures throughput
+    with pytest.raises(ValueError, match="no sampled contractnli item has an answer from every system"):
+        run_eval("contractnli", DATA, tmp_path / "empty", limit=4, llm="extractive", systems=systems,
+                 progress=False, store_root=stores, report_only=True)
+    with pytest.raises(ValueError, match="--report-only answers nothing"):
+        run_eval("contractnli", DATA, interim, limit=4, llm="extractive", systems=systems, store_root=stores,
+                 shard=(1, 2), report_only=True)
     # the plain run answers nothing again: it reads both parts, writes items.jsonl and the report
     result = run_eval("contractnli", DATA, out, limit=4, llm="extractive", systems=systems, progress=False,
                       store_root=stores)
@@ -253,3 +271,28 @@ def test_batch_and_variant_rows_are_checked():
     cfg = system_config("sectionrag-passages12", PipelineConfig())
     assert not cfg.summarize.enabled and cfg.retrieve.evidence_sentences == 12
     assert system_config("sectionrag-no-sections", PipelineConfig()).retrieve.token_budget == 1_000_000_000
+
+
+def test_a_part_waiting_for_the_store_lock_says_so(tmp_path, capfd):
+    import threading
+
+    from eval.harness import _StoreLock
+
+    store = tmp_path / "store"
+    entered = threading.Event()
+
+    def second() -> None:
+        with _StoreLock(store):  # another open of the lock file: blocks while the first holds it
+            entered.set()
+
+    with _StoreLock(store):
+        t = threading.Thread(target=second)
+        t.start()
+        assert not entered.wait(0.5)
+    t.join(10)
+    assert entered.is_set()
+    err = capfd.readouterr().err
+    assert "waiting for" in err and str(store) in err and "chunk index" in err
+    with _StoreLock(store):  # a free lock is taken without a word
+        pass
+    assert "waiting" not in capfd.readouterr().err
