@@ -112,7 +112,15 @@ def test_cli_prints_one_json_object(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "eval.harness", "--suite", "cuad", "--out", str(out), "--data",
                           str(tmp_path / "nope"), "--json"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and bad.stdout == "" and "data folder" in bad.stderr
-
+    # the sectionrag CLI: the same sample (the harness's seed), and a report-only look at what is recorded
+    sr = Path(sys.executable).with_name("sectionrag")
+    again = subprocess.run([str(sr), "eval", "--suite", "cuad", "--limit", "1", "--llm", "extractive", "--systems",
+                            "sectionrag,chunk_baseline", "--out", str(out), "--store-root", str(tmp_path / "stores"),
+                            "--report-only", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    looked = json.loads(again.stdout)
+    assert looked["seed"] == result["seed"] and looked["items"] == 1 and looked["notes"] == result["notes"]
+    assert (out / "items.jsonl").read_text().count("\n") == 2  # nothing answered again
 
 def test_shards_split_whole_documents_evenly_and_cover_every_item():
     items = load_suite("contractnli", DATA).items
