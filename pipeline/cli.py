@@ -198,12 +198,13 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.datasets import SEED
     from eval.harness import run_eval, shard_text
 
     result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
                       systems=args.systems.split(",") if args.systems else None, progress=True,
                       store=args.store, store_root=args.store_root, judge=args.judge,
-                      **({} if args.seed is None else {"seed": args.seed}),
+                      seed=SEED if args.seed is None else args.seed,
                       shard=args.shard, config=_config(args) if args.config else None, batch=args.batch,
                       report_only=args.report_only)
     if "shard" in result:

@@ -122,6 +122,7 @@ def test_cli_prints_one_json_object(tmp_path):
     assert looked["seed"] == result["seed"] and looked["items"] == 1 and looked["notes"] == result["notes"]
     assert (out / "items.jsonl").read_text().count("\n") == 2  # nothing answered again
 
+
 def test_shards_split_whole_documents_evenly_and_cover_every_item():
     items = load_suite("contractnli", DATA).items
     parts = [shard_items(items, k, 3) for k in (1, 2, 3)]
