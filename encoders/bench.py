@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-OURS = ("blocked", "flex", "flex_eager", "triton", "flash")
+OURS = ("cpp", "blocked", "flex", "flex_eager", "triton", "flash")
 PEERS = ("hf_longformer", "hf_bigbird", "hf_bert_sdpa")
 DTYPES = ("float32", "bfloat16")
 DENSE_EAGER_LIMIT = 8192  # eager FlexAttention forms S x S scores per head: 16k would need > 12 GB

@@ -84,6 +84,14 @@ class Embeddings(nn.Module):
         return self.norm(x)
 
 
+def residual_linear(x: torch.Tensor, y: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """``x + linear(y)`` as (x + bias) with y @ W^T accumulated into it in place: one pass over the
+    activations fewer than a linear (which first copies its bias into the output) followed by an add."""
+    out = x + linear.bias
+    out.view(-1, out.shape[-1]).addmm_(y.reshape(-1, y.shape[-1]), linear.weight.t())
+    return out
+
+
 class Attention(nn.Module):
     def __init__(self, args: LongEncoderArgs) -> None:
         super().__init__()
@@ -98,7 +106,7 @@ class Attention(nn.Module):
         q, k, v = qkv[0], qkv[1], qkv[2]                                       # [B, H, S, D]
         y = sparse_attention(q, k, v, pattern=pattern, impl=impl)               # [B, H, S, D]
         y = y.transpose(1, 2).reshape(B, S, dim)
-        return self.norm(x + self.wo(y))
+        return self.norm(residual_linear(x, y, self.wo))
 
 
 class FeedForward(nn.Module):
@@ -109,7 +117,7 @@ class FeedForward(nn.Module):
         self.norm = nn.LayerNorm(args.dim, eps=args.norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x + self.w2(F.gelu(self.w1(x))))
+        return self.norm(residual_linear(x, F.gelu(self.w1(x)), self.w2))
 
 
 class Block(nn.Module):

@@ -5,6 +5,8 @@ impl           what                                                             
 =============  ======================================================================  =================
 ``reference``  dense masked softmax, chunked over queries (the oracle)                 any device
 ``blocked``    blocked sliding window + global/random parts merged by log-sum-exp      CPU (any device)
+``cpp``        our C++ band kernel (AMX / AVX-512 / vectorized loops, built on first   CPU with a C++
+               use) + random blocks merged by log-sum-exp; no backward pass            compiler
 ``flex``       FlexAttention with a cached block mask, compiled (``flex_eager``: not)  CPU, CUDA
 ``triton``     our block-sparse Triton kernel (window + global + random blocks)        CUDA; CPU under
                                                                                         TRITON_INTERPRET=1
@@ -12,7 +14,9 @@ impl           what                                                             
 ``auto``       the fastest available for the tensors' device                            —
 =============  ======================================================================  =================
 
-An unavailable backend raises ``BackendUnavailable``; nothing falls back silently.
+An unavailable backend raises ``BackendUnavailable``. ``auto`` on the CPU picks ``cpp``, and takes ``blocked``
+instead for what ``cpp`` cannot do (autograd, float16/float64) or when the kernel cannot be built here (with
+one warning naming the reason).
 
 >>> pattern = SparsePattern.longformer(attention_window=512, global_tokens=(0,))
 >>> out = sparse_attention(q, k, v, pattern=pattern, impl="auto")   # q, k, v: [B, H, S, D]
@@ -20,14 +24,16 @@ An unavailable backend raises ``BackendUnavailable``; nothing falls back silentl
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import warnings
 
 import torch
 
 from kernels.pattern import SparsePattern
 
-IMPLS = ("reference", "blocked", "flex", "flex_eager", "triton", "flash")
+IMPLS = ("reference", "blocked", "cpp", "flex", "flex_eager", "triton", "flash")
 
 
 class BackendUnavailable(RuntimeError):
@@ -44,6 +50,10 @@ def backend_available(impl: str, device: torch.device | str) -> bool:
     match impl:
         case "reference" | "blocked":
             return True
+        case "cpp":
+            from kernels.impl.cpp import compiler
+
+            return kind == "cpu" and compiler() is not None
         case "flex" | "flex_eager":
             return _has("torch.nn.attention.flex_attention")
         case "triton":
@@ -60,11 +70,30 @@ def available_impls(device: torch.device | str) -> list[str]:
 
 def pick_auto(device: torch.device | str) -> str:
     """The fastest available backend for ``device`` (order measured in docs/benchmarks.md)."""
-    order = ("triton", "flex", "flash", "blocked") if torch.device(device).type == "cuda" else ("blocked",)
+    order = ("triton", "flex", "flash", "blocked") if torch.device(device).type == "cuda" else ("cpp", "blocked")
     for impl in order:
         if backend_available(impl, device):
             return impl
     return "reference"
+
+
+@functools.cache
+def _cpp_build_problem() -> str | None:
+    from kernels.impl import cpp
+
+    try:
+        cpp.library()
+    except cpp.BuildError as exc:
+        warnings.warn(f"sparse_attention: the cpp backend cannot be built here, auto uses blocked: {exc}", stacklevel=3)
+        return str(exc)
+    return None
+
+
+def _cpp_can_take(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
+    """Whether ``auto`` can give these tensors to the cpp backend (else it takes blocked)."""
+    from kernels.impl.cpp import unsupported
+
+    return unsupported(q, k, v) is None and _cpp_build_problem() is None
 
 
 def _unavailable(impl: str, device, why: str) -> BackendUnavailable:
@@ -83,11 +112,23 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, patte
     device = q.device
     if impl == "auto":
         impl = pick_auto(device)
+        if impl == "cpp" and not _cpp_can_take(q, k, v):
+            impl = "blocked"
     match impl:
         case "reference":
             from kernels.impl.reference import attention
         case "blocked":
             from kernels.impl.blocked import attention
+        case "cpp":
+            if not backend_available(impl, device):
+                raise _unavailable(impl, device, "it runs on the CPU and needs a C++ compiler ($CXX, c++, g++ or clang++)")
+            from kernels.impl import cpp
+
+            try:
+                cpp.library()
+            except cpp.BuildError as exc:
+                raise _unavailable(impl, device, str(exc)) from exc
+            attention = cpp.attention
         case "flex" | "flex_eager":
             if not backend_available(impl, device):
                 raise _unavailable(impl, device, "this torch has no torch.nn.attention.flex_attention (torch >= 2.5)")

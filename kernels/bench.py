@@ -77,7 +77,7 @@ def bench_attention(lengths: list[int], device: str = "cuda", pattern: SparsePat
                     impls: list[str] | None = None, repeats: int = 10) -> dict:
     pattern = pattern or SparsePattern.longformer(512, (0,))
     dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
-    impls = impls or [i for i in ("triton", "flex", "flash", "blocked", "sdpa") if i == "sdpa" or backend_available(i, device)]
+    impls = impls or [i for i in ("triton", "flex", "flash", "cpp", "blocked", "sdpa") if i == "sdpa" or backend_available(i, device)]
     peak = matmul_peak_tflops(device, dtype) if device == "cuda" else None
     rows = []
     for length in lengths:

@@ -114,5 +114,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: Spa
     if not covered:
         if pattern.global_tokens:  # global queries attend every key: one fused call over all of them
             index = list(pattern.global_tokens)
-            out[:, :, index] = _fused(q[:, :, index], k, v, None, scale)[0].to(out.dtype)
+            rows = _fused(q[:, :, index], k, v, None, scale)[0].to(out.dtype)
+            if out.requires_grad:  # autograd needs the band's output as it was: replace the rows out of place
+                out = out.index_copy(2, torch.tensor(index, device=out.device), rows)
+            else:
+                out[:, :, index] = rows
     return out.to(q.dtype)

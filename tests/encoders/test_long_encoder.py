@@ -8,6 +8,7 @@ import torch
 
 from encoders.long_encoder import LongEncoder, pool_spans, sentence_spans
 from encoders.long_model import LongEncoderArgs, LongEncoderModel, extend_positions
+from kernels.impl.cpp import compiler
 
 TEXT = (
     "This Agreement may be terminated by either party on thirty days written notice. "
@@ -39,7 +40,7 @@ def input_ids(minilm_path):
     return tok([TEXT * 3], return_tensors="pt")["input_ids"]            # ~190 tokens
 
 
-@pytest.mark.parametrize("impl", ["blocked", "reference"])
+@pytest.mark.parametrize("impl", ["blocked", pytest.param("cpp", marks=pytest.mark.skipif(compiler() is None, reason="no C++ compiler")), "reference"])
 @pytest.mark.parametrize("max_positions", [512, 65536])
 def test_full_window_reproduces_hf_bert(minilm_path, hf_bert, input_ids, impl, max_positions):
     model = LongEncoderModel.from_pretrained(minilm_path, window=4096, max_positions=max_positions, impl=impl)
@@ -57,7 +58,7 @@ def test_positions_are_extended_by_copying(minilm_path):
     assert torch.equal(extend_positions(torch.arange(6.0).view(3, 2), 4), torch.tensor([[0, 1], [2, 3], [4, 5], [0, 1.0]]))
 
 
-@pytest.mark.parametrize("impl", ["blocked", "flex_eager"])
+@pytest.mark.parametrize("impl", ["blocked", pytest.param("cpp", marks=pytest.mark.skipif(compiler() is None, reason="no C++ compiler")), "flex_eager"])
 def test_sparse_encoder_backends_agree_with_the_reference(impl):
     torch.manual_seed(0)
     args = LongEncoderArgs.from_name("tiny", window=8, random_blocks=2, block_size=16, impl="reference")

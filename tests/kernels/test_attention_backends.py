@@ -20,6 +20,7 @@ import torch
 
 from kernels import BackendUnavailable, SparsePattern, available_impls, pick_auto, sparse_attention
 from kernels.impl.blocked import block_size_for
+from kernels.impl.cpp import compiler
 from kernels.impl.reference import attention as reference
 
 PATTERNS = {
@@ -32,6 +33,7 @@ PATTERNS = {
 SHAPES = [(1, 2, 97, 16), (2, 3, 250, 32)]
 DTYPES = [torch.float32, torch.bfloat16]
 HAS_TRITON = importlib.util.find_spec("triton") is not None
+needs_cxx = pytest.mark.skipif(compiler() is None, reason="no C++ compiler to build the cpp backend")
 
 
 def error_and_tolerance(impl: str, shape, pattern: SparsePattern, dtype, seed: int = 0) -> tuple[float, float]:
@@ -65,6 +67,85 @@ def test_blocked_key_layouts_equal_reference(window, block, dtype):
     assert block_size_for(window) == block
     pattern = SparsePattern(window=window, global_tokens=(0, 600, 1200))
     check_against_reference("blocked", (1, 2, 1201, 16), pattern, dtype)
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES + [(1, 2, 301, 64), (1, 1, 177, 8), (2, 2, 130, 24)], ids=str)
+@pytest.mark.parametrize("name", PATTERNS)
+def test_cpp_equals_reference(name, shape, dtype):
+    # head dims 32 and 64 take the AMX tiles in bfloat16 where the CPU has them, 16 the AVX512-BF16
+    # products, 8 and 24 the float32 loops
+    check_against_reference("cpp", shape, PATTERNS[name], dtype)
+
+
+@needs_cxx
+@pytest.mark.parametrize("window", [300, 512, 514, 96])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_cpp_key_spans_equal_reference(window, dtype):
+    # spans clipped at both ends, global tokens inside and outside the spans, a length no block divides
+    pattern = SparsePattern(window=window, global_tokens=(0, 600, 1200))
+    check_against_reference("cpp", (1, 2, 1201, 32), pattern, dtype)
+
+
+@needs_cxx
+@pytest.mark.parametrize("shape", [(2, 3, 250, 32), (1, 2, 97, 16)], ids=str)
+def test_cpp_without_amx_equals_reference(monkeypatch, shape):
+    # SECTIONRAG_NO_AMX sends bfloat16 to the AVX512-BF16 products (or the float32 loops without them)
+    monkeypatch.setenv("SECTIONRAG_NO_AMX", "1")
+    for name in ("window+3globals", "bigbird"):
+        check_against_reference("cpp", shape, PATTERNS[name], torch.bfloat16)
+
+
+@needs_cxx
+def test_cpp_output_is_laid_out_for_the_next_projection():
+    # [B, H, S, D] as a view of [B, S, H, D]: the encoder's transpose(1, 2).reshape is free
+    q = torch.randn(1, 4, 300, 32)
+    out = sparse_attention(q, q, q, pattern=SparsePattern(window=20, global_tokens=(0,)), impl="cpp")
+    assert out.shape == q.shape and out.transpose(1, 2).is_contiguous()
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_cpp_takes_the_encoders_strided_views(dtype):
+    # q, k, v as the encoder passes them: views of one [B, S, 3, H, D] projection, rows read head by head
+    qkv = torch.randn(2, 333, 3, 4, 32, generator=torch.Generator().manual_seed(3)).to(dtype).permute(2, 0, 3, 1, 4)
+    pattern = SparsePattern(window=40, global_tokens=(0, 200))
+    strided = sparse_attention(qkv[0], qkv[1], qkv[2], pattern=pattern, impl="cpp")
+    dense = sparse_attention(*(t.contiguous() for t in qkv), pattern=pattern, impl="cpp")
+    assert torch.equal(strided, dense)
+    oracle = reference(*(t.double() for t in qkv), pattern=pattern)
+    low = reference(qkv[0], qkv[1], qkv[2], pattern=pattern, upcast=False)
+    assert (strided.double() - oracle).abs().max() <= 2 * (low.double() - oracle).abs().max() + 1e-6
+
+
+@needs_cxx
+def test_auto_on_the_cpu_takes_blocked_for_what_cpp_cannot_do():
+    pattern = SparsePattern(window=16, global_tokens=(0,))
+    q, k, v = (torch.randn(1, 2, 100, 16, requires_grad=True) for _ in range(3))
+    with pytest.raises(ValueError, match="no backward"):
+        sparse_attention(q, k, v, pattern=pattern, impl="cpp")
+    out = sparse_attention(q, k, v, pattern=pattern, impl="auto")           # blocked, with autograd
+    out.sum().backward()
+    assert q.grad is not None and torch.isfinite(q.grad).all()
+    half = torch.randn(1, 2, 100, 16, dtype=torch.float16)
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        sparse_attention(half, half, half, pattern=pattern, impl="cpp")
+    assert sparse_attention(half, half, half, pattern=pattern, impl="auto").dtype == torch.float16
+
+
+def test_cpp_without_a_compiler_is_unavailable(monkeypatch, tmp_path):
+    from kernels.impl import cpp
+
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("SECTIONRAG_CACHE", str(tmp_path / "cache"))
+    cpp.library.cache_clear()
+    try:
+        q = torch.randn(1, 1, 40, 16)
+        with pytest.raises(BackendUnavailable, match="no-such-compiler"):
+            sparse_attention(q, q, q, pattern=SparsePattern(window=4), impl="cpp")
+    finally:
+        cpp.library.cache_clear()
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -157,9 +238,11 @@ def test_unknown_and_unavailable_backends_raise(monkeypatch):
         sparse_attention(q, q[:, :, :4], q, pattern=pattern)
 
 
-def test_auto_picks_blocked_on_the_cpu():
-    assert pick_auto("cpu") == "blocked"
+def test_auto_picks_cpp_on_the_cpu():
+    # with a C++ compiler on PATH auto picks cpp; without one, blocked
+    assert pick_auto("cpu") == ("cpp" if compiler() else "blocked")
     assert {"reference", "blocked"} <= set(available_impls("cpu"))
+    assert ("cpp" in available_impls("cpu")) == (compiler() is not None)
 
 
 if __name__ == "__main__":  # the child of ``interpreted_triton``

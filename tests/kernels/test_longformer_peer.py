@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kernels import SparsePattern, sparse_attention
+from kernels.impl.cpp import compiler
 
 transformers = pytest.importorskip("transformers")
 
@@ -37,7 +38,7 @@ def hf_and_ours(global_tokens: tuple[int, ...], impl: str, length: int = 96, win
     return expected, ours.transpose(1, 2).reshape(1, length, 64)
 
 
-@pytest.mark.parametrize("impl", ["reference", "blocked"])
+@pytest.mark.parametrize("impl", ["reference", "blocked", pytest.param("cpp", marks=pytest.mark.skipif(compiler() is None, reason="no C++ compiler"))])
 @pytest.mark.parametrize("global_tokens", [(), (0,), (0, 3, 50)], ids=str)
 def test_sliding_window_equals_hf_longformer(global_tokens, impl):
     expected, ours = hf_and_ours(global_tokens, impl)

@@ -1,0 +1,161 @@
+"""CPU backend: our own C++ band kernel (``kernels/csrc/band_attention.cpp``) plus random blocks merged by
+log-sum-exp.
+
+The kernel computes the sliding window and the global keys for every query, visiting only the keys each block
+of 32 queries needs (544 of them for a window of 256 each side, where ``blocked``'s fused calls over
+256-query blocks compute 768). In bfloat16 on a CPU with AVX512-BF16 its products are ``vdpbf16ps``; otherwise
+float32 loops the compiler vectorizes for the host. BigBird random blocks come from ``_parts`` and are merged
+by log-sum-exp; the rows of global queries are one fused call over all keys.
+
+The library is compiled on first use with the host's C++ compiler (``$CXX``, else ``c++``/``g++``/``clang++``;
+``-O3 -march=native``, a few seconds) into ``$SECTIONRAG_CACHE/kernels`` (default ``~/.cache/sectionrag``),
+keyed by the source, the compiler and the CPU, and loaded with ctypes. It has no backward pass.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from kernels.impl import _parts
+from kernels.pattern import SparsePattern
+
+SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "band_attention.cpp"
+FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread")
+DTYPES = (torch.float32, torch.bfloat16)
+
+
+class BuildError(RuntimeError):
+    """The C++ kernel could not be compiled or loaded here."""
+
+
+def compiler() -> str | None:
+    """The C++ compiler the kernel is built with: ``$CXX``, else the first of c++, g++, clang++ on PATH."""
+    if os.environ.get("CXX"):
+        return shutil.which(os.environ["CXX"]) or os.environ["CXX"]
+    return next((path for name in ("c++", "g++", "clang++") if (path := shutil.which(name))), None)
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("SECTIONRAG_CACHE") or Path.home() / ".cache" / "sectionrag") / "kernels"
+
+
+def _cpu_identity() -> str:
+    """What -march=native depends on: the CPU model and its feature flags (a cache may be shared by hosts)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        keep = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+        return "\n".join(keep) or platform.processor()
+    except OSError:
+        return platform.machine() + platform.processor()
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    """The compiled kernel, built on first use (see the module docstring); raises ``BuildError``."""
+    cxx = compiler()
+    if cxx is None:
+        raise BuildError("no C++ compiler found (set $CXX, or install g++ or clang++)")
+    source = SOURCE.read_bytes()
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BuildError(f"cannot run the C++ compiler {cxx}: {exc}") from exc
+    key = hashlib.sha256(b"\0".join([source, version.encode(), " ".join(FLAGS).encode(),
+                                     _cpu_identity().encode()])).hexdigest()[:16]
+    target = _cache_root() / f"band_attention-{key}.so"
+    with _lock:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{target.stem}.tmp{os.getpid()}.so")
+            try:
+                done = subprocess.run([cxx, *FLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True,
+                                      timeout=600)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise BuildError(f"compiling {SOURCE.name} with {cxx} failed: {exc}") from exc
+            if done.returncode != 0:
+                tmp.unlink(missing_ok=True)
+                raise BuildError(f"compiling {SOURCE.name} with {cxx} failed:\n{done.stderr[-2000:]}")
+            os.replace(tmp, target)
+        try:
+            lib = ctypes.CDLL(str(target))
+        except OSError as exc:
+            raise BuildError(f"cannot load the compiled kernel {target}: {exc}") from exc
+    p, i64, i64p = ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)
+    lib.sectionrag_band_attention.argtypes = [p, p, p, p, p, i64, i64, i64, i64, i64p, i64p, i64p, i64p, i64,
+                                              i64p, i64, ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.sectionrag_band_attention.restype = ctypes.c_int
+    lib.sectionrag_band_has_bf16_dot.restype = ctypes.c_int
+    return lib
+
+
+def has_bf16_dot() -> bool:
+    """Whether bfloat16 inputs run on AVX512-BF16 products here (else they go through float32)."""
+    return bool(library().sectionrag_band_has_bf16_dot())
+
+
+def unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str | None:
+    """Why these tensors cannot go through the kernel, or None."""
+    if q.device.type != "cpu":
+        return f"it runs on the CPU only, got tensors on {q.device}"
+    if q.dtype not in DTYPES:
+        return f"it takes float32 or bfloat16 tensors, got {q.dtype}"
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        return "it has no backward pass (use impl='blocked' to train)"
+    return None
+
+
+def band(q, k, v, window: int, scale: float, global_tokens: tuple[int, ...], out_dtype: torch.dtype
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window + global keys: (out [B, H, S, D] in ``out_dtype``, a view of a [B, S, H, D] tensor; lse [B, H, S])."""
+    B, H, S, D = q.shape
+    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    out = torch.empty(B, S, H, D, dtype=out_dtype)
+    lse = torch.empty(B, H, S, dtype=torch.float32)
+    view = out.permute(0, 2, 1, 3)
+    strides = [(ctypes.c_int64 * 3)(*t.stride()[:3]) for t in (q, k, v, view)]
+    globals_ = (ctypes.c_int64 * max(1, len(global_tokens)))(*sorted(global_tokens))
+    code = library().sectionrag_band_attention(
+        q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, H, S, D, *strides, window,
+        globals_, len(global_tokens), float(scale), int(q.dtype == torch.bfloat16), int(out_dtype == torch.bfloat16),
+        torch.get_num_threads())
+    if code:
+        raise ValueError(f"the C++ band kernel rejected its arguments (code {code}): shape {tuple(q.shape)}, "
+                         f"window {window}, global tokens {global_tokens}")
+    return view, lse
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: SparsePattern,
+              scale: float | None = None) -> torch.Tensor:
+    """q, k, v: [B, H, S, D] on the CPU, float32 or bfloat16 → [B, H, S, D] in q's dtype."""
+    why = unsupported(q, k, v)
+    if why:
+        raise ValueError(f"the cpp attention backend cannot take these tensors: {why}")
+    S, D = q.shape[2], q.shape[3]
+    pattern.check(S)
+    scale = D ** -0.5 if scale is None else scale
+    covered = pattern.window >= S - 1
+    if covered:  # the band is everything: one fused dense call
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    extra = _parts.random_block_part(q, k, v, pattern, scale)
+    out, lse = band(q, k, v, pattern.window, scale, tuple(pattern.global_tokens),
+                    q.dtype if extra is None else torch.float32)
+    if extra is not None:
+        out = _parts.merge([(out, lse), extra])[0]
+    if pattern.global_tokens:  # global queries attend every key
+        index = list(pattern.global_tokens)
+        out[:, :, index] = F.scaled_dot_product_attention(q[:, :, index], k, v, scale=scale).to(out.dtype)
+    return out if out.dtype == q.dtype else out.to(q.dtype)
