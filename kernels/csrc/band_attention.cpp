@@ -122,13 +122,14 @@ inline void mask_row(const Args& a, const uint8_t* is_global, int64_t i, int64_t
 }
 
 #if defined(__AVX512F__)
-// exp(x) for x <= 0 in 16 lanes (0 below -87, so -inf gives 0), as fast_exp: 2^n * 2^f with a polynomial of
-// degree 6 (float32 results) or 4 (relative error < 5e-5, for probabilities rounded to bfloat16 after).
+// 2^t for t <= 0 in 16 lanes, 0 below -126 (so t = -inf gives 0, and nothing goes denormal, which
+// would cost microcode assists): 2^n * 2^f, n = round(t), f in [-0.5, 0.5], with a polynomial of degree 6
+// (float32 results) or 4 (relative error < 5e-5, for probabilities rounded to bfloat16 after).
 template <int DEGREE>
-inline __m512 exp_nonpositive(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.0f);
-  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
-  const __m512 t = _mm512_mul_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(1.4426950408889634f));
+inline __m512 exp2_nonpositive(__m512 t) {
+  const __m512 lo = _mm512_set1_ps(-126.0f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(t, lo, _CMP_GE_OQ);
+  t = _mm512_max_ps(t, lo);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
   __m512 p;
@@ -145,6 +146,8 @@ inline __m512 exp_nonpositive(__m512 x) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
   return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
 }
+
+constexpr float LOG2E = 1.4426950408889634f;
 
 // The max of s[0, n) (n a multiple of 16), on two chains: one max's latency would otherwise bound the loop.
 inline float max512(const float* s, int64_t n) {
@@ -169,10 +172,10 @@ inline void softmax_row(float* s, int64_t n16, int64_t n, float* m_out, float* l
 #if defined(__AVX512F__)
   m = max512(s, n16);
   for (int64_t j = n16; j < n; ++j) m = std::max(m, s[j]);
-  const __m512 vmax = _mm512_set1_ps(m);
+  const __m512 vmax = _mm512_set1_ps(m * LOG2E), log2e = _mm512_set1_ps(LOG2E);
   __m512 vl = _mm512_setzero_ps();
   for (int64_t j = 0; j < n16; j += 16) {
-    const __m512 p = exp_nonpositive<6>(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax));
+    const __m512 p = exp2_nonpositive<6>(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), log2e, vmax));
     _mm512_storeu_ps(s + j, p);
     vl = _mm512_add_ps(vl, p);
   }
@@ -270,7 +273,98 @@ void pack_f32(const Args& a, int64_t bh, PackedF32& p) {
   for (int64_t d = 0; d < D; ++d)
     for (int64_t j = S; j < SP; ++j) kt[d * SP + j] = 0.0f;
   for (int64_t j = S * D; j < SP * D; ++j) vv[j] = 0.0f;
+  for (int64_t g = 0; g < a.n_globals; ++g) {  // the global keys' copies (the AVX-512 path's region)
+    const int64_t j = a.globals[g], col = p.GB + g;
+    for (int64_t d = 0; d < D; ++d) {
+      kt[d * SP + col] = kt[d * SP + j];
+      vv[col * D + d] = vv[j * D + d];
+    }
+  }
 }
+
+#if defined(__AVX512F__)
+// float32 with AVX-512 (D a multiple of 16): 8 query rows x 32 keys of FMAs per step, the probabilities
+// times values 8 (or fewer, for wide heads) rows at a time; global keys outside the span are the packed
+// region's columns, as in the tile path.
+template <int NV>
+inline void pv_f32_avx512(const float* pr, int64_t ps, const float* vv, int64_t D, int64_t cols_from, int64_t n,
+                          float* o, int rows) {
+  constexpr int ROWS = NV <= 2 ? 8 : (NV <= 4 ? 4 : 2);
+  for (int r0 = 0; r0 < rows; r0 += ROWS) {
+    __m512 acc[ROWS][NV];
+    for (int r = 0; r < ROWS; ++r)
+      for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; ++c) {
+      const float* vr = vv + (cols_from + c) * D;
+      __m512 vx[NV];
+      for (int x = 0; x < NV; ++x) vx[x] = _mm512_loadu_ps(vr + 16 * x);
+      for (int r = 0; r < ROWS; ++r) {
+        const __m512 pb = _mm512_set1_ps(pr[(r0 + r) * ps + c]);
+        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_fmadd_ps(pb, vx[x], acc[r][x]);
+      }
+    }
+    for (int r = 0; r < ROWS; ++r)
+      for (int x = 0; x < NV; ++x) _mm512_storeu_ps(o + (r0 + r) * D + 16 * x, acc[r][x]);
+  }
+}
+
+template <int NV>
+void block_f32_avx512(const Args& a, const PackedF32& p, const uint8_t* is_global, int64_t bh, int64_t i0, int64_t i1,
+                      std::vector<float>& scratch, std::vector<int64_t>& extras) {
+  constexpr int R = 8;
+  const int64_t b = bh / a.H, h = bh % a.H, D = 16 * NV, SP = p.SP;
+  const float* kt = p.kt.data() + bh * D * SP;
+  const float* vv = p.vv.data() + bh * D * SP;
+  int64_t lo, ncols;
+  block_span(a, i0, i1, &lo, &ncols);
+  extra_globals(a, lo, lo + ncols, extras);
+  const int64_t ng = extras.empty() ? 0 : (a.n_globals + 31) / 32 * 32, ss = ncols + ng;
+  scratch.resize(R * ss + R * D + R * D);
+  float* s = scratch.data();
+  float* q = s + R * ss;
+  float* o = q + R * D;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t r0 = i0; r0 < i1; r0 += R) {
+    const int nr = static_cast<int>(std::min<int64_t>(R, i1 - r0));
+    for (int r = 0; r < R; ++r)
+      for (int64_t d = 0; d < D; ++d)
+        q[r * D + d] = r < nr ? load_in(a, a.q, b * a.qs[0] + h * a.qs[1] + (r0 + r) * a.qs[2] + d) * a.scale : 0.0f;
+    for (int64_t c0 = 0; c0 < ss; c0 += 32) {  // scaled scores
+      const int64_t col = c0 < ncols ? lo + c0 : p.GB + (c0 - ncols);
+      __m512 acc[R][2];
+      for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+      for (int64_t d = 0; d < D; ++d) {
+        const __m512 k0 = _mm512_loadu_ps(kt + d * SP + col), k1 = _mm512_loadu_ps(kt + d * SP + col + 16);
+        for (int r = 0; r < R; ++r) {
+          const __m512 qb = _mm512_set1_ps(q[r * D + d]);
+          acc[r][0] = _mm512_fmadd_ps(qb, k0, acc[r][0]);
+          acc[r][1] = _mm512_fmadd_ps(qb, k1, acc[r][1]);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        _mm512_storeu_ps(s + r * ss + c0, acc[r][0]);
+        _mm512_storeu_ps(s + r * ss + c0 + 16, acc[r][1]);
+      }
+    }
+    float m[R], l[R];
+    for (int r = 0; r < nr; ++r) {
+      float* sr = s + r * ss;
+      mask_row(a, is_global, r0 + r, lo, ncols, sr);
+      for (int64_t e = 0; e < ng; ++e)
+        if (e >= a.n_globals || (a.globals[e] >= lo && a.globals[e] < lo + ncols)) sr[ncols + e] = ninf;
+      softmax_row(sr, ss, ss, &m[r], &l[r]);
+    }
+    for (int r = nr; r < R; ++r) std::fill(s + r * ss, s + r * ss + ss, 0.0f);
+    pv_f32_avx512<NV>(s, ss, vv, D, lo, ncols, o, R);
+    if (ng) {  // the region's columns: add their products to the span's
+      float* og = q;  // the queries are no longer needed
+      pv_f32_avx512<NV>(s + ncols, ss, vv, D, p.GB, ng, og, R);
+      for (int64_t x = 0; x < R * D; ++x) o[x] += og[x];
+    }
+    for (int r = 0; r < nr; ++r) finish_row(a, b, h, r0 + r, o + r * D, m[r], l[r]);
+  }
+}
+#endif
 
 constexpr int F32_ROWS = 4;
 constexpr int F32_COLS = 16;
@@ -618,10 +712,10 @@ void amx_configure() {  // eight tiles of 16 rows x 64 bytes
 // bfloat16 into p; returns (max, sum) of the scaled scores. One pass for the max, one for the rest.
 inline void softmax_scaled_to_bf16(const float* s, int64_t n, float scale, uint16_t* p, float* m_out, float* l_out) {
   const float m = max512(s, n) * scale;
-  const __m512 vmax = _mm512_set1_ps(m), vscale = _mm512_set1_ps(scale);
+  const __m512 vmax = _mm512_set1_ps(m * LOG2E), vscale = _mm512_set1_ps(scale * LOG2E);
   __m512 vl = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; j += 16) {
-    const __m512 e = exp_nonpositive<4>(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vscale, vmax));
+    const __m512 e = exp2_nonpositive<4>(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), vscale, vmax));
     vl = _mm512_add_ps(vl, e);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), (__m256i)_mm512_cvtneps_pbh(e));
   }
@@ -827,6 +921,16 @@ int sectionrag_band_attention(const void* q, const void* k, const void* v, void*
   if (a.bf16_in && D % 16 == 0) {
     run_bf16(a, threads, block_bf16, false);
     return 0;
+  }
+#endif
+#if defined(__AVX512F__)
+  switch (D) {
+    case 16: run_f32(a, threads, block_f32_avx512<1>); return 0;
+    case 32: run_f32(a, threads, block_f32_avx512<2>); return 0;
+    case 48: run_f32(a, threads, block_f32_avx512<3>); return 0;
+    case 64: run_f32(a, threads, block_f32_avx512<4>); return 0;
+    case 128: run_f32(a, threads, block_f32_avx512<8>); return 0;
+    default: break;
   }
 #endif
   switch (D) {

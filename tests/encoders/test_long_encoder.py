@@ -148,3 +148,22 @@ def test_inference_then_autograd_give_the_same_states():
     slow = model(ids, global_tokens=(0,))
     assert slow.requires_grad
     torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=1e-6)
+
+
+def test_fused_linear_gelu_and_residual_linear_match_the_plain_modules():
+    from encoders.long_model import linear_gelu, residual_linear
+
+    torch.manual_seed(0)
+    w1, w2 = torch.nn.Linear(48, 96), torch.nn.Linear(96, 48)
+    x = torch.randn(2, 37, 48)
+    with torch.no_grad():
+        hidden = linear_gelu(x, w1)
+        assert (hidden - torch.nn.functional.gelu(w1(x))).abs().max() <= 1e-5
+        assert (residual_linear(x, hidden, w2) - (x + w2(hidden))).abs().max() <= 1e-5
+        xb, w1b = x.bfloat16(), torch.nn.Linear(48, 96).bfloat16()
+        # bfloat16: GELU of the float32 product, then one rounding (the plain path rounds twice)
+        exact = torch.nn.functional.gelu(torch.nn.functional.linear(xb.float(), w1b.weight.float(), w1b.bias.float()))
+        assert (linear_gelu(xb, w1b).float() - exact).abs().max() <= 2 * (torch.nn.functional.gelu(w1b(xb)).float() - exact).abs().max()
+    out = residual_linear(x, linear_gelu(x, w1), w2)  # with autograd: the plain calls, gradients flow
+    out.sum().backward()
+    assert w1.weight.grad is not None and torch.isfinite(w1.weight.grad).all()
