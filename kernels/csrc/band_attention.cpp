@@ -464,8 +464,6 @@ void block_f32(const Args& a, const PackedF32& p, const uint8_t* is_global, int6
 // bfloat16 path with AVX512-BF16: K pairs [D/2][SP][2], V pairs [SP/2][D][2], vdpbf16ps products.
 
 #if defined(__AVX512BF16__)
-constexpr bool HAVE_BF16_DOT = true;
-
 struct PackedBF16 {
   int64_t SP;
   int64_t GB = 0;  // the global keys' copies start at this column (a multiple of 32 past any span)
@@ -803,8 +801,6 @@ void block_amx(const Args& a, const PackedBF16& p, const uint8_t* is_global, int
   for (int64_t r = 0; r < nr; ++r) finish_row(a, b, h, i0 + r, o + r * D, m[r], l[r]);
 }
 #endif
-#else
-constexpr bool HAVE_BF16_DOT = false;
 #endif
 
 template <typename Fn>
@@ -891,15 +887,6 @@ void run_bf16(const Args& a, int threads, BlockFn block, bool tiles) {
 }  // namespace
 
 extern "C" {
-
-// How bfloat16 inputs are multiplied here: 2 AMX tiles (head dims a multiple of 32), 1 AVX512-BF16
-// products (multiples of 16), 0 the float32 path.
-int sectionrag_band_has_bf16_dot() {
-#if defined(SECTIONRAG_AMX)
-  if (!std::getenv("SECTIONRAG_NO_AMX") && amx_permitted()) return 2;
-#endif
-  return HAVE_BF16_DOT ? 1 : 0;
-}
 
 // Returns 0 on success, a positive code for arguments it cannot take (see kernels/impl/cpp.py).
 int sectionrag_band_attention(const void* q, const void* k, const void* v, void* out, float* lse, int64_t B,

@@ -3,9 +3,10 @@ log-sum-exp.
 
 The kernel computes the sliding window and the global keys for every query, visiting only the keys each block
 of 32 queries needs (544 of them for a window of 256 each side, where ``blocked``'s fused calls over
-256-query blocks compute 768). In bfloat16 on a CPU with AVX512-BF16 its products are ``vdpbf16ps``; otherwise
-float32 loops the compiler vectorizes for the host. BigBird random blocks come from ``_parts`` and are merged
-by log-sum-exp; the rows of global queries are one fused call over all keys.
+256-query blocks compute 768). Its products run on AMX tiles in bfloat16 where the CPU has them
+(``SECTIONRAG_NO_AMX=1`` turns them off), else on AVX512-BF16 ``vdpbf16ps``, AVX-512 FMAs in float32, or
+loops the compiler vectorizes for the host. BigBird random blocks come from ``_parts`` and are merged by
+log-sum-exp; the rows of global queries are one fused call over all keys.
 
 The library is compiled on first use with the host's C++ compiler (``$CXX``, else ``c++``/``g++``/``clang++``;
 ``-O3 -march=native``, a few seconds) into ``$SECTIONRAG_CACHE/kernels`` (default ``~/.cache/sectionrag``),
@@ -98,13 +99,7 @@ def library() -> ctypes.CDLL:
     lib.sectionrag_band_attention.argtypes = [p, p, p, p, p, i64, i64, i64, i64, i64p, i64p, i64p, i64p, i64,
                                               i64p, i64, ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.sectionrag_band_attention.restype = ctypes.c_int
-    lib.sectionrag_band_has_bf16_dot.restype = ctypes.c_int
     return lib
-
-
-def has_bf16_dot() -> bool:
-    """Whether bfloat16 inputs run on AVX512-BF16 products here (else they go through float32)."""
-    return bool(library().sectionrag_band_has_bf16_dot())
 
 
 def unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str | None:
