@@ -71,9 +71,15 @@ class LocalLLM:
     >>> llm.chat([{"role": "user", "content": "Say hi."}], max_new_tokens=8)
     """
 
-    def __init__(self, gguf_path: str | Path | None = None, device: str = "cpu", dtype: str = "float32") -> None:
+    def __init__(self, gguf_path: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
+                 attention: str = "sectionrag") -> None:
+        if attention not in ("sectionrag", "sdpa"):
+            raise ValueError(f"attention must be 'sectionrag' or 'sdpa', got {attention!r}")
         self.gguf_path = Path(gguf_path) if gguf_path else None
         self.device = device
+        self.attention = attention
+        """``sectionrag``: our CPU attention (graphs/writer_attention.py) on the CPU, SDPA elsewhere;
+        ``sdpa``: transformers' SDPA everywhere."""
         self.dtype = resolve_dtype(dtype, device)
         self._model = None
         self._tokenizer = None
@@ -109,7 +115,12 @@ class LocalLLM:
                 model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True,
                                                              dtype=torch.float32)
                 self._save_converted(model, tok, converted)
-            self._model = model.to(self.device, dtype=getattr(torch, self.dtype)).eval()
+            model = model.to(self.device, dtype=getattr(torch, self.dtype)).eval()
+            if self.device == "cpu" and self.attention == "sectionrag":  # see graphs/writer_attention.py
+                from graphs.writer_attention import register
+
+                model.set_attn_implementation(register())
+            self._model = model
             self._tokenizer = tok
 
     @staticmethod
@@ -162,7 +173,10 @@ class LocalLLM:
         import torch.nn.functional as F
         from transformers import StaticCache
 
-        singles = [self._model(input_ids=torch.tensor([x[:-1]], device=self.device), use_cache=True).past_key_values
+        # logits_to_keep=1: only the cache is kept, and logits for every prompt token would cost a
+        # vocabulary-wide product per token (and hundreds of MB for a long prompt) for nothing
+        singles = [self._model(input_ids=torch.tensor([x[:-1]], device=self.device), use_cache=True,
+                               logits_to_keep=1).past_key_values
                    for x in ids]
         cache = StaticCache(config=self._model.config, max_cache_len=width + max_new_tokens)
         for i in range(len(singles[0].layers)):

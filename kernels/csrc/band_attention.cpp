@@ -1,13 +1,15 @@
-// Sliding-window + global-key attention on the CPU, computing only the scores each query block needs.
+// Band attention (a sliding window, or causal) plus global keys on the CPU, computing only the scores each query block needs.
 //
 // Built by kernels/impl/cpp.py with the host's compiler (-O3 -march=native) and called through ctypes, so
 // it needs no PyTorch headers. One call computes, for every query i of every (batch, head):
 //
-//     out[i] = softmax_j(scale * q[i] . k[j]) v[j]   over j with |i - j| <= window, or j a global token,
+//     out[i] = softmax_j(scale * q[i] . k[j]) v[j]   over j with -left <= j - i <= right, or j a global token,
 //     lse[i] = log sum_j exp(scale * q[i] . k[j])    (natural log, float32)
 //
+// (left = right = window for a sliding window; left >= S, right = 0 for causal attention.)
+//
 // Queries go in blocks of ROWS_PER_BLOCK. A block's keys are the contiguous span its rows' bands cover,
-// at most ROWS_PER_BLOCK + 2 * window keys (a Longformer window of 256 each side: 544 keys for 513
+// at most ROWS_PER_BLOCK + left + right keys (a Longformer window of 256 each side: 544 keys for 513
 // needed per row, where a 256-query block in a fused dense call computes 768), plus the global keys
 // outside that span. Keys and values are packed once per (batch, head):
 //   - bfloat16 with AVX512-BF16: K as [D/2][S'][2] pairs and V as [S'/2][D][2] pairs, so that q . k and
@@ -84,7 +86,7 @@ struct Args {
   float* lse;
   int64_t B, H, S, D;
   int64_t qs[3], ks[3], vs[3], os[3];  // element strides of batch, head and position (the last dim is contiguous)
-  int64_t window;
+  int64_t left, right;  // how far before and after its own position each query's band reaches
   const int64_t* globals;  // sorted, distinct, in [0, S)
   int64_t n_globals;
   float scale;
@@ -94,8 +96,8 @@ struct Args {
 
 // The span of keys query block [i0, i1) needs: [lo, hi), lo even, hi - lo rounded up to COL_ALIGN.
 inline void block_span(const Args& a, int64_t i0, int64_t i1, int64_t* lo, int64_t* ncols) {
-  int64_t l = std::max<int64_t>(0, i0 - a.window) & ~int64_t(1);
-  int64_t h = std::min<int64_t>(a.S, i1 + a.window);
+  int64_t l = std::max<int64_t>(0, i0 - a.left) & ~int64_t(1);
+  int64_t h = std::min<int64_t>(a.S, i1 + a.right);
   *lo = l;
   *ncols = (h - l + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;
 }
@@ -114,7 +116,7 @@ inline float load_in(const Args& a, const void* base, int64_t index) {
 // Row i's scores s[0, ncols) for keys lo + c: -inf outside its band unless the key is global, or past S.
 inline void mask_row(const Args& a, const uint8_t* is_global, int64_t i, int64_t lo, int64_t ncols, float* s) {
   const float ninf = -std::numeric_limits<float>::infinity();
-  int64_t band_lo = std::max<int64_t>(lo, i - a.window), band_hi = std::min<int64_t>(a.S, i + a.window + 1);
+  int64_t band_lo = std::max<int64_t>(lo, i - a.left), band_hi = std::min<int64_t>(a.S, i + a.right + 1);
   for (int64_t j = lo; j < band_lo; ++j)
     if (!is_global[j]) s[j - lo] = ninf;
   for (int64_t j = band_hi; j < lo + ncols; ++j)
@@ -891,13 +893,13 @@ extern "C" {
 // Returns 0 on success, a positive code for arguments it cannot take (see kernels/impl/cpp.py).
 int sectionrag_band_attention(const void* q, const void* k, const void* v, void* out, float* lse, int64_t B,
                               int64_t H, int64_t S, int64_t D, const int64_t* qs, const int64_t* ks,
-                              const int64_t* vs, const int64_t* os, int64_t window, const int64_t* globals,
+                              const int64_t* vs, const int64_t* os, int64_t left, int64_t right, const int64_t* globals,
                               int64_t n_globals, float scale, int bf16_in, int bf16_out, int threads) {
-  if (B < 1 || H < 1 || S < 1 || D < 1 || window < 0) return 1;
+  if (B < 1 || H < 1 || S < 1 || D < 1 || left < 0 || right < 0) return 1;
   for (int64_t g = 0; g < n_globals; ++g)
     if (globals[g] < 0 || globals[g] >= S || (g && globals[g] <= globals[g - 1])) return 2;
   Args a{q, k, v, out, lse, B, H, S, D, {qs[0], qs[1], qs[2]}, {ks[0], ks[1], ks[2]}, {vs[0], vs[1], vs[2]},
-         {os[0], os[1], os[2]}, window, globals, n_globals, scale, bf16_in != 0, bf16_out != 0};
+         {os[0], os[1], os[2]}, std::min(left, S), std::min(right, S), globals, n_globals, scale, bf16_in != 0, bf16_out != 0};
 #if defined(SECTIONRAG_AMX)
   if (a.bf16_in && D % 32 == 0 && !std::getenv("SECTIONRAG_NO_AMX") && amx_permitted()) {
     run_bf16(a, threads, block_amx, true);

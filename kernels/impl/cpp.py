@@ -96,7 +96,7 @@ def library() -> ctypes.CDLL:
         except OSError as exc:
             raise BuildError(f"cannot load the compiled kernel {target}: {exc}") from exc
     p, i64, i64p = ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)
-    lib.sectionrag_band_attention.argtypes = [p, p, p, p, p, i64, i64, i64, i64, i64p, i64p, i64p, i64p, i64,
+    lib.sectionrag_band_attention.argtypes = [p, p, p, p, p, i64, i64, i64, i64, i64p, i64p, i64p, i64p, i64, i64,
                                               i64p, i64, ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.sectionrag_band_attention.restype = ctypes.c_int
     return lib
@@ -113,9 +113,11 @@ def unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str | None
     return None
 
 
-def band(q, k, v, window: int, scale: float, global_tokens: tuple[int, ...], out_dtype: torch.dtype
-         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Window + global keys: (out [B, H, S, D] in ``out_dtype``, a view of a [B, S, H, D] tensor; lse [B, H, S])."""
+def band(q, k, v, window: int, scale: float, global_tokens: tuple[int, ...], out_dtype: torch.dtype,
+         right: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Band + global keys: (out [B, H, S, D] in ``out_dtype``, a view of a [B, S, H, D] tensor; lse [B, H, S]).
+
+    Query i attends keys i - window .. i + right (``right`` defaults to ``window``: a sliding window)."""
     B, H, S, D = q.shape
     q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
     out = torch.empty(B, S, H, D, dtype=out_dtype)
@@ -125,12 +127,30 @@ def band(q, k, v, window: int, scale: float, global_tokens: tuple[int, ...], out
     globals_ = (ctypes.c_int64 * max(1, len(global_tokens)))(*sorted(global_tokens))
     code = library().sectionrag_band_attention(
         q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, H, S, D, *strides, window,
-        globals_, len(global_tokens), float(scale), int(q.dtype == torch.bfloat16), int(out_dtype == torch.bfloat16),
+        window if right is None else right, globals_, len(global_tokens), float(scale), int(q.dtype == torch.bfloat16), int(out_dtype == torch.bfloat16),
         torch.get_num_threads())
     if code:
         raise ValueError(f"the C++ band kernel rejected its arguments (code {code}): shape {tuple(q.shape)}, "
-                         f"window {window}, global tokens {global_tokens}")
+                         f"window {window}/{right}, global tokens {global_tokens}")
     return view, lse
+
+
+def causal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """Causal attention (query i attends keys 0 .. i), for a decoder reading a prompt: q [B, H, S, D], k and v
+    [B, H_kv, S, D] with H a multiple of H_kv (grouped-query heads share a key/value head) → [B, H, S, D] in
+    q's dtype, a view of a contiguous [B, S, H, D] tensor (the layout a decoder's output projection takes)."""
+    why = unsupported(q, k, v)
+    if why:
+        raise ValueError(f"the cpp attention backend cannot take these tensors: {why}")
+    B, H, S, D = q.shape
+    if k.shape != v.shape or k.shape[0] != B or k.shape[2] != S or k.shape[3] != D or H % k.shape[1]:
+        raise ValueError(f"causal attention needs k and v of shape [B, H_kv, S, D] with H_kv dividing H, "
+                         f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
+    if k.dtype != q.dtype or v.dtype != q.dtype:
+        raise ValueError(f"q, k and v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if k.shape[1] != H:  # one copy per query head: cheap beside the S^2 / 2 products
+        k, v = (t.repeat_interleave(H // t.shape[1], dim=1) for t in (k, v))
+    return band(q, k, v, S, D ** -0.5 if scale is None else scale, (), q.dtype, right=0)[0]
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: SparsePattern,

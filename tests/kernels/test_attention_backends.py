@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from kernels import BackendUnavailable, SparsePattern, available_impls, pick_auto, sparse_attention
 from kernels.impl.blocked import block_size_for
@@ -117,6 +118,58 @@ def test_cpp_takes_the_encoders_strided_views(dtype):
     oracle = reference(*(t.double() for t in qkv), pattern=pattern)
     low = reference(qkv[0], qkv[1], qkv[2], pattern=pattern, upcast=False)
     assert (strided.double() - oracle).abs().max() <= 2 * (low.double() - oracle).abs().max() + 1e-6
+
+
+def band_oracle(q, k, v, left: int, right: int, global_tokens=()):
+    """float64 softmax attention where query i attends keys i - left .. i + right and the global keys."""
+    S = q.shape[2]
+    i, j = torch.arange(S).view(-1, 1), torch.arange(S).view(1, -1)
+    allowed = ((j - i) >= -left) & ((j - i) <= right)
+    allowed[:, list(global_tokens)] = True
+    scores = (q.double() @ k.double().transpose(-1, -2)) * q.shape[-1] ** -0.5
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v.double()
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("D", [8, 16, 24, 32, 64])
+@pytest.mark.parametrize("S", [1, 2, 31, 33, 300])
+def test_cpp_causal_equals_sdpa(S, D, dtype):
+    # grouped-query heads (6 query heads on 2 key/value heads), lengths around the 32-query block, head
+    # dims of every code path; tolerance from SDPA's own error in the inputs' dtype
+    from kernels.impl import cpp
+
+    gen = torch.Generator().manual_seed(S * 100 + D)
+    q = torch.randn(2, 6, S, D, generator=gen).to(dtype)
+    k, v = (torch.randn(2, 2, S, D, generator=gen).to(dtype) for _ in range(2))
+    oracle = band_oracle(q, k.repeat_interleave(3, 1), v.repeat_interleave(3, 1), left=S, right=0)
+    low = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    out = cpp.causal(q, k, v)
+    assert out.dtype == dtype and out.shape == q.shape and out.transpose(1, 2).is_contiguous()
+    assert (out.double() - oracle).abs().max() <= 2 * (low.double() - oracle).abs().max() + 1e-6
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("left, right", [(40, 0), (0, 40), (7, 90), (500, 3)])
+def test_cpp_one_sided_bands_equal_the_oracle(left, right, dtype):
+    from kernels.impl import cpp
+
+    gen = torch.Generator().manual_seed(left + right)
+    q, k, v = (torch.randn(1, 2, 301, 32, generator=gen).to(dtype) for _ in range(3))
+    globals_ = (0, 150)
+    oracle = band_oracle(q, k, v, left, right, globals_)
+    out, _ = cpp.band(q, k, v, left, 32 ** -0.5, globals_, torch.float32, right=right)
+    rows = [i for i in range(301) if i not in globals_]  # the band kernel leaves global queries to the caller
+    bound = 2e-6 if dtype == torch.float32 else 2e-2
+    assert (out[:, :, rows].double() - oracle[:, :, rows]).abs().max() <= bound
+
+
+def test_cpp_causal_rejects_mismatched_heads():
+    from kernels.impl import cpp
+
+    with pytest.raises(ValueError, match="H_kv dividing H"):
+        cpp.causal(torch.randn(1, 6, 10, 16), torch.randn(1, 4, 10, 16), torch.randn(1, 4, 10, 16))
 
 
 @needs_cxx

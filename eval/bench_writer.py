@@ -1,0 +1,130 @@
+"""The local answer writer's speed: our CPU attention (``graphs/writer_attention.py``) against transformers'
+SDPA, the same SmolLM2 weights, the same prompts, in the same run.
+
+Prompts are CUAD contract text cut to a given number of tokens, followed by a clause question, in the
+writer's chat template. For each dtype, prompt length and batch size it times, alternating the two
+sides: reading one prompt (a forward pass that keeps only the cache), and a whole ``chat_many`` call
+(each prompt read alone, then the batch decoded together for up to ``--new-tokens`` tokens). Prints
+one JSON object (``--json``) or a table: milliseconds, generated tokens, the ratio SDPA / ours, and
+whether both sides wrote the same replies (greedy decoding; rounding can flip a token in bfloat16).
+
+    python -m eval.bench_writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
+                                [--new-tokens 96] [--threads 1] [--repeats 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+_CONTRACTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cuad" / "contracts"
+QUESTION = "Does the contract specify a governing law? Quote the clause and cite it."
+
+
+def prompts(tokenizer, n_tokens: int, count: int, folder: Path) -> list[list[dict[str, str]]]:
+    """``count`` conversations, each a different contract's text cut to ``n_tokens`` tokens, then the question."""
+    out = []
+    for path in sorted(folder.glob("*.txt")):
+        ids = tokenizer(path.read_text(encoding="utf-8", errors="replace"))["input_ids"]
+        if len(ids) < n_tokens:
+            continue
+        text = tokenizer.decode(ids[:n_tokens])
+        out.append([{"role": "system", "content": "Answer from the evidence only, citing it."},
+                    {"role": "user", "content": f"Evidence:\n{text}\n\nQuestion: {QUESTION}"}])
+        if len(out) == count:
+            return out
+    raise SystemExit(f"bench_writer: fewer than {count} contracts in {folder} have {n_tokens} tokens")
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def bench(tokens: list[int], batches: list[int], dtypes: list[str], new_tokens: int, repeats: int,
+          folder: Path) -> list[dict]:
+    import torch
+
+    from graphs.llm import LocalLLM
+
+    rows = []
+    for dtype in dtypes:
+        sides = {"ours": LocalLLM(dtype=dtype), "sdpa": LocalLLM(dtype=dtype, attention="sdpa")}
+        for llm in sides.values():
+            llm.warm_up()
+        tok = sides["ours"]._tokenizer
+        for n in tokens:
+            convs = prompts(tok, n, max(batches), folder)
+            ids = torch.tensor([tok.apply_chat_template(convs[0], add_generation_prompt=True, tokenize=True,
+                                                        return_dict=True)["input_ids"]])
+            read = {name: [] for name in sides}
+            with torch.inference_mode():
+                for _ in range(repeats + 1):  # the first round warms up
+                    for name, llm in sides.items():
+                        read[name].append(_time(lambda m=llm._model, x=ids: m(input_ids=x, use_cache=True,
+                                                                       logits_to_keep=1)))
+            row = {"dtype": dtype, "prompt_tokens": int(ids.shape[1]), "batch": None, "what": "read one prompt",
+                   **{f"{k}_ms": statistics.median(v[1:]) for k, v in read.items()}}
+            row["ratio_sdpa_over_ours"] = row["sdpa_ms"] / row["ours_ms"]
+            rows.append(row)
+            for b in batches:
+                times = {name: [] for name in sides}
+                replies = {}
+                for _ in range(repeats):
+                    for name, llm in sides.items():
+                        start = time.perf_counter()
+                        replies[name] = llm.chat_many(convs[:b], new_tokens)
+                        times[name].append((time.perf_counter() - start) * 1e3)
+                generated = {k: sum(len(tok(r)["input_ids"]) for r in v) for k, v in replies.items()}
+                row = {"dtype": dtype, "prompt_tokens": int(ids.shape[1]), "batch": b,
+                       "what": f"chat_many, up to {new_tokens} new tokens",
+                       **{f"{k}_ms": statistics.median(v) for k, v in times.items()},
+                       **{f"{k}_generated_tokens": v for k, v in generated.items()},
+                       "same_replies": sum(a == c for a, c in zip(replies["ours"], replies["sdpa"], strict=True)),
+                       "replies": b}
+                row["ratio_sdpa_over_ours"] = row["sdpa_ms"] / row["ours_ms"]
+                rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", default="1000,3000", help="prompt lengths in tokens, comma-separated")
+    parser.add_argument("--batch", default="1,4", help="batch sizes for chat_many, comma-separated")
+    parser.add_argument("--dtype", default="bfloat16,float32")
+    parser.add_argument("--new-tokens", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--contracts", type=Path, default=_CONTRACTS, help="a folder of contract .txt files")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = bench([int(x) for x in args.tokens.split(",")], [int(x) for x in args.batch.split(",")],
+                 args.dtype.split(","), args.new_tokens, args.repeats, args.contracts)
+    result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                          "torch": torch.__version__}, "rows": rows}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print("| dtype | prompt tokens | batch | what | ours ms | SDPA ms | SDPA / ours | same replies |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        same = f"{r['same_replies']} of {r['replies']}" if r["batch"] else ""
+        print(f"| {r['dtype']} | {r['prompt_tokens']} | {r['batch'] or ''} | {r['what']} | {r['ours_ms']:.0f} | "
+              f"{r['sdpa_ms']:.0f} | {r['ratio_sdpa_over_ours']:.2f} | {same} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
