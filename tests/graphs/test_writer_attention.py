@@ -51,29 +51,21 @@ def test_a_prompt_read_with_the_causal_kernel_matches_sdpa(S, dtype):
     assert ours <= 2 * theirs + 1e-6
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_a_decoding_step_matches_sdpa_with_left_padding_and_unwritten_cache(dtype):
-    # batch of 3: rows left-padded by 0, 40 and 7 positions, the last 20 cache positions not yet written
-    q, k, v = tensors(3, 9, 3, 1, 200, 64, dtype, seed=1)
+def test_a_decoding_step_is_sdpas():
+    # one query against a left-padded, partly written cache: SDPA's own results, bit for bit
+    q, k, v = tensors(3, 9, 3, 1, 200, 64, torch.bfloat16, seed=1)
     mask = torch.ones(3, 1, 1, 200, dtype=torch.bool)
     mask[1, ..., :40] = False
-    mask[2, ..., :7] = False
     mask[..., 180:] = False
-    ours, theirs = compare(q, k, v, mask, dtype)
-    assert ours <= 2 * theirs + 1e-6
-    # the masked keys are ignored: changing them changes nothing
-    k2, v2 = k.clone(), v.clone()
-    k2[..., 180:, :] = 1e3
-    v2[1, :, :40] = -7.0
     module = Attention(9, 3)
     with torch.inference_mode():
-        a, _ = writer_attention.attention_forward(module, q, k, v, mask, scaling=0.125)
-        b, _ = writer_attention.attention_forward(module, q, k2, v2, mask, scaling=0.125)
-    assert torch.equal(a, b)
+        ours, _ = writer_attention.attention_forward(module, q, k, v, mask, scaling=0.125)
+        theirs, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.125)
+    assert torch.equal(ours, theirs)
 
 
-def test_what_the_fast_paths_do_not_take_goes_to_sdpa():
-    # a prompt with a padding mask, and dropout: SDPA's own results, bit for bit
+def test_a_prompt_with_a_padding_mask_goes_to_sdpa():
+    # SDPA's own results, bit for bit
     q, k, v = tensors(2, 4, 2, 30, 30, 32, torch.float32, seed=2)
     mask = torch.ones(2, 1, 30, 30, dtype=torch.bool).tril()
     mask[1, ..., :5] = False
