@@ -15,6 +15,7 @@ the kernel does not take, or a host without a C++ compiler) goes to SDPA too.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
@@ -30,7 +31,9 @@ def _causal_kernel():
 
     try:
         cpp.library()
-    except cpp.BuildError:
+    except cpp.BuildError as exc:
+        warnings.warn(f"the writer reads prompts with SDPA: the C++ causal kernel is unavailable ({exc})",
+                      RuntimeWarning, stacklevel=2)
         return None
     return cpp.causal
 

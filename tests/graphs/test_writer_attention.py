@@ -106,3 +106,23 @@ def test_the_writer_reads_with_our_attention_and_gets_sdpas_logits(smollm, monke
     assert len(calls) == model.config.num_hidden_layers  # every layer read the prompt with the kernel
     assert (ours - theirs).abs().max() <= 1e-3
     assert torch.equal(ours[0, -1].argmax(), theirs[0, -1].argmax())
+
+
+def test_without_a_compiler_prompts_are_read_with_sdpa(monkeypatch, tmp_path):
+    from kernels.impl import cpp
+
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("SECTIONRAG_CACHE", str(tmp_path / "cache"))
+    cpp.library.cache_clear()
+    writer_attention._causal_kernel.cache_clear()
+    try:
+        q, k, v = tensors(1, 4, 2, 50, 50, 32, torch.float32, seed=3)
+        module = Attention(4, 2)
+        with torch.inference_mode(), pytest.warns(RuntimeWarning, match="no-such-compiler"):
+            ours, _ = writer_attention.attention_forward(module, q, k, v, None, scaling=0.2)
+        with torch.inference_mode():
+            theirs, _ = sdpa_attention_forward(module, q, k, v, None, scaling=0.2)
+        assert torch.equal(ours, theirs)
+    finally:
+        cpp.library.cache_clear()
+        writer_attention._causal_kernel.cache_clear()
