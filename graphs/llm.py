@@ -356,7 +356,7 @@ def make_llm(cfg: SynthesizeConfig) -> ChatModel | None:
     """The configured backend; ``None`` for the extractive writer, which needs no LLM."""
     match cfg.llm:
         case "local":
-            return LocalLLM(cfg.local_model or None, dtype=cfg.local_dtype)
+            return LocalLLM(cfg.local_model or None, dtype=cfg.local_dtype, attention=cfg.local_attention)
         case "openai":
             return OpenAICompatibleLLM(cfg.openai_base_url, cfg.openai_model, os.environ.get(cfg.openai_api_key_env),
                                        cfg.timeout_s)

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from graphs.llm import ChatBatcher, LLMError, LocalLLM
+from graphs.llm import ChatBatcher, LLMError, LocalLLM, make_llm
 from pipeline.config import PipelineConfig, SynthesizeConfig, resolve_dtype
 
 EVIDENCE = ("The Supplier may terminate this Agreement upon thirty (30) days' written notice if the Customer "
@@ -94,6 +94,10 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="local_dtype"):
         SynthesizeConfig(local_dtype="int8")
     assert PipelineConfig.from_dict({"synthesize": {"local_dtype": "bfloat16"}}).synthesize.local_dtype == "bfloat16"
+    with pytest.raises(ValueError, match="attention"):
+        LocalLLM(attention="eager")
+    assert make_llm(SynthesizeConfig(local_attention="sdpa")).attention == "sdpa"
+    assert make_llm(SynthesizeConfig()).attention == "sectionrag"
 
 
 def test_bfloat16_writer_answers():

@@ -24,6 +24,7 @@ def test_toml_round_trip(tmp_path):
     ("[ingest\n", "not valid TOML"),
     ("[summarize]\ndtype = \"int8\"\n", "unknown dtype"),
     ("[synthesize]\nlocal_dtype = \"half\"\n", "unknown local_dtype"),
+    ("[synthesize]\nlocal_attention = \"eager\"\n", "unknown local_attention"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "cfg.toml"
