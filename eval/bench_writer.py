@@ -6,7 +6,8 @@ writer's chat template. For each dtype, prompt length and batch size it times, a
 sides: reading one prompt (a forward pass that keeps only the cache), and a whole ``chat_many`` call
 (each prompt read alone, then the batch decoded together for up to ``--new-tokens`` tokens). Prints
 one JSON object (``--json``) or a table: milliseconds, generated tokens, the ratio SDPA / ours, and
-whether both sides wrote the same replies (greedy decoding; rounding can flip a token in bfloat16).
+whether both sides wrote the same replies, and how many leading tokens each pair shares (greedy
+decoding: a rounding difference that flips one token changes the rest of the reply).
 
     python -m eval.bench_writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
                                 [--new-tokens 96] [--threads 1] [--repeats 2] [--json]
@@ -42,6 +43,14 @@ def prompts(tokenizer, n_tokens: int, count: int, folder: Path) -> list[list[dic
         if len(out) == count:
             return out
     raise SystemExit(f"bench_writer: fewer than {count} contracts in {folder} have {n_tokens} tokens")
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two replies share."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _time(fn) -> float:
@@ -85,12 +94,14 @@ def bench(tokens: list[int], batches: list[int], dtypes: list[str], new_tokens: 
                         replies[name] = llm.chat_many(convs[:b], new_tokens)
                         times[name].append((time.perf_counter() - start) * 1e3)
                 generated = {k: sum(len(tok(r)["input_ids"]) for r in v) for k, v in replies.items()}
+                prefix = [_common_prefix(tok(a)["input_ids"], tok(c)["input_ids"])
+                          for a, c in zip(replies["ours"], replies["sdpa"], strict=True)]
                 row = {"dtype": dtype, "prompt_tokens": int(ids.shape[1]), "batch": b,
                        "what": f"chat_many, up to {new_tokens} new tokens",
                        **{f"{k}_ms": statistics.median(v) for k, v in times.items()},
                        **{f"{k}_generated_tokens": v for k, v in generated.items()},
                        "same_replies": sum(a == c for a, c in zip(replies["ours"], replies["sdpa"], strict=True)),
-                       "replies": b}
+                       "replies": b, "common_prefix_tokens": prefix}
                 row["ratio_sdpa_over_ours"] = row["sdpa_ms"] / row["ours_ms"]
                 rows.append(row)
     return rows
@@ -117,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print("| dtype | prompt tokens | batch | what | ours ms | SDPA ms | SDPA / ours | same replies |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| dtype | prompt tokens | batch | what | ours ms | SDPA ms | SDPA / ours | same replies | shared leading tokens |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         same = f"{r['same_replies']} of {r['replies']}" if r["batch"] else ""
+        shared = ", ".join(map(str, r.get("common_prefix_tokens", [])))
         print(f"| {r['dtype']} | {r['prompt_tokens']} | {r['batch'] or ''} | {r['what']} | {r['ours_ms']:.0f} | "
-              f"{r['sdpa_ms']:.0f} | {r['ratio_sdpa_over_ours']:.2f} | {same} |")
+              f"{r['sdpa_ms']:.0f} | {r['ratio_sdpa_over_ours']:.2f} | {same} | {shared} |")
     return 0
 
 

@@ -64,6 +64,20 @@ def test_a_decoding_step_is_sdpas():
     assert torch.equal(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_a_decoding_step_without_a_mask_matches_sdpa(dtype):
+    # a single conversation: no mask, grouped-query heads taken as rows of their key/value head
+    q, k, v = tensors(2, 9, 3, 1, 700, 64, dtype, seed=4)
+    ours, theirs = compare(q, k, v, None, dtype)
+    assert ours <= 2 * theirs + 1e-6
+    q1, k1, v1 = tensors(1, 4, 4, 1, 50, 32, dtype, seed=5)  # as many key/value heads as query heads: SDPA's
+    module = Attention(4, 4)
+    with torch.inference_mode():
+        a, _ = writer_attention.attention_forward(module, q1, k1, v1, None, scaling=0.2)
+        b, _ = sdpa_attention_forward(module, q1, k1, v1, None, scaling=0.2)
+    assert torch.equal(a, b)
+
+
 def test_a_prompt_with_a_padding_mask_goes_to_sdpa():
     # SDPA's own results, bit for bit
     q, k, v = tensors(2, 4, 2, 30, 30, 32, torch.float32, seed=2)
