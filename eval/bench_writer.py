@@ -53,6 +53,17 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _time(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = bench([int(x) for x in args.tokens.split(",")], [int(x) for x in args.batch.split(",")],
                  args.dtype.split(","), args.new_tokens, args.repeats, args.contracts)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+    result = {"machine": {"cpu": cpu_model(), "threads": args.threads,
                           "torch": torch.__version__}, "rows": rows}
     if args.json:
         print(json.dumps(result))

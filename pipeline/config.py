@@ -200,9 +200,10 @@ class SynthesizeConfig:
     or an AMX CPU, float32 elsewhere)."""
     local_attention: Literal["sectionrag", "sdpa"] = "sectionrag"
     """How the local writer computes attention on the CPU: ``sectionrag`` reads prompts with the
-    project's C++ causal kernel (about 1.6× faster at 1,000 prompt tokens, 2× at 3,000; see
-    graphs/writer_attention.py), ``sdpa`` keeps transformers' SDPA (what runs recorded before
-    2 Dec 2026 used; the two round differently, so a greedy reply can differ in a token)."""
+    project's C++ causal kernel and groups a lone conversation's decoding step for SDPA (in
+    bfloat16 one answer to a 3,000-token prompt 2.2× as fast, 1.7× at 1,000; docs/benchmarks.md),
+    ``sdpa`` keeps transformers' SDPA throughout (what runs recorded before 2 Dec 2026 used; the two
+    round differently, so greedy replies can part after a near tie)."""
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key_env: str = "OPENAI_API_KEY"
