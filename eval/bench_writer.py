@@ -9,8 +9,9 @@ one JSON object (``--json``) or a table: milliseconds, generated tokens, the rat
 whether both sides wrote the same replies, and how many leading tokens each pair shares (greedy
 decoding: a rounding difference that flips one token changes the rest of the reply).
 
-    python -m eval.bench_writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
-                                [--new-tokens 96] [--threads 1] [--repeats 2] [--json]
+    sectionrag bench writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
+                            [--new-tokens 96] [--threads 1] [--repeats 2] [--contracts DIR] [--json]
+    python -m eval.bench_writer (the same arguments)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def prompts(tokenizer, n_tokens: int, count: int, folder: Path) -> list[list[dic
                     {"role": "user", "content": f"Evidence:\n{text}\n\nQuestion: {QUESTION}"}])
         if len(out) == count:
             return out
-    raise SystemExit(f"bench_writer: fewer than {count} contracts in {folder} have {n_tokens} tokens")
+    raise ValueError(f"{folder}: fewer than {count} contract .txt files have {n_tokens} tokens (--tokens, --batch)")
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -118,6 +119,48 @@ def bench(tokens: list[int], batches: list[int], dtypes: list[str], new_tokens: 
     return rows
 
 
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated whole numbers, not {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{what} must be comma-separated positive numbers, not {text!r}")
+    return values
+
+
+def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = "bfloat16,float32",
+                 new_tokens: int = 96, repeats: int = 2, threads: int = 1, contracts: Path = _CONTRACTS) -> dict:
+    """``{"machine", "rows"}`` (see the module docstring); arguments as on the command line."""
+    import torch
+
+    from pipeline.config import LOCAL_DTYPES
+
+    lengths, sizes = _ints(tokens, "--tokens"), _ints(batches, "--batch")
+    names = [d.strip() for d in dtypes.split(",") if d.strip()]
+    if not names or any(d not in LOCAL_DTYPES or d == "auto" for d in names):
+        raise ValueError(f"--dtype must be float32 and/or bfloat16, not {dtypes!r}")
+    if new_tokens < 1 or repeats < 1 or threads < 1:
+        raise ValueError("--new-tokens, --repeats and --threads must be at least 1")
+    if not Path(contracts).is_dir():
+        raise ValueError(f"{contracts}: no such folder of contract .txt files (--contracts)")
+    torch.set_num_threads(threads)
+    rows = bench(lengths, sizes, names, new_tokens, repeats, Path(contracts))
+    return {"machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__}, "rows": rows}
+
+
+def table(result: dict) -> str:
+    """The result as a Markdown table."""
+    lines = ["| dtype | prompt tokens | batch | what | ours ms | SDPA ms | SDPA / ours | same replies | "
+             "shared leading tokens |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        same = f"{r['same_replies']} of {r['replies']}" if r["batch"] else ""
+        shared = ", ".join(map(str, r.get("common_prefix_tokens", [])))
+        lines.append(f"| {r['dtype']} | {r['prompt_tokens']} | {r['batch'] or ''} | {r['what']} | {r['ours_ms']:.0f} | "
+                     f"{r['sdpa_ms']:.0f} | {r['ratio_sdpa_over_ours']:.2f} | {same} | {shared} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", default="1000,3000", help="prompt lengths in tokens, comma-separated")
@@ -129,23 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contracts", type=Path, default=_CONTRACTS, help="a folder of contract .txt files")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    rows = bench([int(x) for x in args.tokens.split(",")], [int(x) for x in args.batch.split(",")],
-                 args.dtype.split(","), args.new_tokens, args.repeats, args.contracts)
-    result = {"machine": {"cpu": cpu_model(), "threads": args.threads,
-                          "torch": torch.__version__}, "rows": rows}
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print("| dtype | prompt tokens | batch | what | ours ms | SDPA ms | SDPA / ours | same replies | shared leading tokens |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        same = f"{r['same_replies']} of {r['replies']}" if r["batch"] else ""
-        shared = ", ".join(map(str, r.get("common_prefix_tokens", [])))
-        print(f"| {r['dtype']} | {r['prompt_tokens']} | {r['batch'] or ''} | {r['what']} | {r['ours_ms']:.0f} | "
-              f"{r['sdpa_ms']:.0f} | {r['ratio_sdpa_over_ours']:.2f} | {same} | {shared} |")
+    try:
+        result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
+                              args.contracts)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(json.dumps(result) if args.json else table(result))
     return 0
 
 

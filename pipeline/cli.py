@@ -102,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(default float32 on the CPU, bfloat16 on CUDA)")
     p.add_argument("--threads", type=_positive, help="torch CPU threads per row")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p = bench.add_parser("writer", help="the local answer writer with our attention against transformers' SDPA")
+    p.add_argument("--tokens", default="1000,3000", help="comma-separated prompt lengths in tokens")
+    p.add_argument("--batch", default="1,4", help="comma-separated batch sizes")
+    p.add_argument("--dtype", default="bfloat16,float32", help="comma-separated: float32, bfloat16")
+    p.add_argument("--new-tokens", type=_positive, default=96)
+    p.add_argument("--repeats", type=_positive, default=2)
+    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads")
+    p.add_argument("--contracts", help="a folder of contract .txt files (default: CUAD's in ../shared/data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
@@ -219,6 +228,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "writer":
+        from eval.bench_writer import _CONTRACTS, bench_writer, table
+
+        result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
+                              Path(args.contracts) if args.contracts else _CONTRACTS)
+        _emit(args, result, table(result))
+        return 0
     from encoders.bench import bench_encoder
 
     try:

@@ -87,3 +87,21 @@ def test_bad_flags():
     one_line_error(run("ask", "q", "--store", "x", "--top-sections", "0", check=False), "at least 1")
     one_line_error(run("ask", "q", "--store", "x", "--llm", "gpt", check=False), "invalid choice")
     one_line_error(run("frobnicate", check=False), "invalid choice")
+
+
+def test_bench_writer_json_and_bad_arguments(tmp_path):
+    # a real contract cut to 60 tokens, one conversation, four new tokens, float32: both sides write
+    # the same reply (float32 rounding differences do not change the greedy pick here)
+    out = json.loads(run("bench", "writer", "--tokens", "60", "--batch", "1", "--dtype", "float32", "--new-tokens",
+                         "4", "--repeats", "1", "--contracts", str(SAMPLES / "contracts"), "--json").stdout)
+    assert set(out) == {"machine", "rows"} and out["machine"]["threads"] == 1
+    read, answer = out["rows"]
+    assert read["batch"] is None and answer["batch"] == 1 and read["dtype"] == answer["dtype"] == "float32"
+    assert all(r["ours_ms"] > 0 and r["sdpa_ms"] > 0 and r["ratio_sdpa_over_ours"] > 0 for r in out["rows"])
+    assert answer["same_replies"] == 1 and answer["ours_generated_tokens"] == answer["sdpa_generated_tokens"] >= 1
+    one_line_error(run("bench", "writer", "--tokens", "many", "--json", check=False), "--tokens", "many")
+    one_line_error(run("bench", "writer", "--dtype", "float16", "--json", check=False), "--dtype", "float16")
+    missing = tmp_path / "nothing-here"
+    one_line_error(run("bench", "writer", "--contracts", str(missing), "--json", check=False), str(missing))
+    one_line_error(run("bench", "writer", "--tokens", "100000", "--batch", "1", "--contracts",
+                       str(SAMPLES / "contracts"), "--json", check=False), "100000 tokens")
