@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -52,17 +51,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _time(fn) -> float:
@@ -134,6 +122,7 @@ def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = 
     """``{"machine", "rows"}`` (see the module docstring); arguments as on the command line."""
     import torch
 
+    from eval.machine import cpu_model
     from pipeline.config import LOCAL_DTYPES
 
     lengths, sizes = _ints(tokens, "--tokens"), _ints(batches, "--batch")

@@ -51,11 +51,13 @@ import resource
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from eval import metrics
 from eval.datasets import QA_SUITES, SEED, SUITES, Item, align_spans, load_suite, sample_items
+from eval.machine import cpu
 from eval.scoring import HEADLINE, QUALITY, run_from_record, score
 
 log = logging.getLogger("eval")
@@ -203,6 +205,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         golds: dict[str, list[tuple[int, int]]] = {}
         bar = _bar(len(todo), f"{suite} ({llm})" + (f" shard {shard[0]}/{shard[1]}" if shard else ""), progress)
         asked: set[tuple[str, str]] = set()  # (system, document) pairs this process has answered on
+        machine = cpu()
         with open(items_file, "a") as fh:
             def answer(it: Item, name: str) -> None:
                 if it.id not in golds:
@@ -212,6 +215,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
                 # (the document's sentence vectors, its text): users asking once per document see this latency
                 rec["first_on_doc"] = (name, it.doc_id) not in asked
                 asked.add((name, it.doc_id))
+                rec["cpu"] = machine
                 if shard is not None:
                     rec["shard"] = f"{shard[0]}/{shard[1]}"
                 if batch > 1:
@@ -257,6 +261,9 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
                      "their latencies include that sharing")
     records = {name: [done[_key(name, llm, it.id)] for it in items if _key(name, llm, it.id) in done]
                for name in systems}
+    machines = _machines(records)
+    if machines:
+        notes.append(machines)
     by_id = {it.id: it for it in items}
     for recs in records.values():  # metrics are recomputed from the recorded answers: old runs get new metrics
         for rec in recs:
@@ -275,7 +282,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
         "llm": llm, "judge": judge, "limit": limit, "seed": seed, "items": len(items),
         "items_total": len(ds.items), "data": str(data_dir), "store": str(store),
         "headline_metric": HEADLINE[suite], "throughput": throughput, "notes": notes,
-        "seconds": round(time.perf_counter() - t_start, 1), "host": f"{platform.node()} ({os.cpu_count()} CPUs)",
+        "seconds": round(time.perf_counter() - t_start, 1), "host": f"{platform.node()} ({cpu()})",
         "batch": batch, "config_changes": config_changes(config),
     }
     batched = sum(1 for recs in records.values() for r in recs if r.get("batch", 1) > 1)
@@ -377,6 +384,18 @@ def _merge_parts(out_dir: Path, throughput: dict) -> None:
             throughput["peak_rss_mb_parts"] = peaks
     # each part's last invocation that answered something: how many answers, in how long
     throughput["shard_parts"] = [{k: p.get(k) for k in ("shard", "answers", "seconds", "peak_rss_mb")} for p in parts]
+
+
+def _machines(records: dict[str, list[dict]]) -> str | None:
+    """A note when the answers came from more than one CPU (or some do not say), else None."""
+    counts = Counter(r.get("cpu") for recs in records.values() for r in recs)
+    if len(counts) < 2:
+        return None
+    named = ", ".join(f"{name} ({n})" for name, n in counts.most_common() if name)
+    note = f"answers came from more than one machine: {named}"
+    if counts.get(None):
+        note += f"; {counts[None]} recorded before the harness noted the CPU"
+    return note + ". In bfloat16 the kernels round differently on different CPUs, so a greedy answer can differ"
 
 
 def _key(system: str, llm: str, item_id: str) -> str:

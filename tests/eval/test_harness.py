@@ -18,6 +18,7 @@ import pytest
 
 from eval.datasets import load_suite
 from eval.harness import config_changes, parse_shard, run_eval, shard_items
+from eval.machine import cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data"
@@ -97,6 +98,16 @@ def test_first_question_on_a_document_is_flagged_and_reported(tmp_path):
         first = next(r["seconds"] for r in recs if r["system"] == name and r["first_on_doc"])
         assert cold["n"] == 1 and cold["p50"] == pytest.approx(first)
     assert "| latency p50, a process's first question on a document (s) |" in (out / "report.md").read_text()
+    # every answer says which CPU wrote it; answers from several machines are named in the notes
+    assert {r["cpu"] for r in recs} == {cpu()}
+    assert not any("more than one machine" in n for n in result["notes"])
+    recs[0]["cpu"] = "Other CPU, 64 CPUs"
+    del recs[1]["cpu"]
+    (out / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    again = run_eval("contractnli", tmp_path / "data", out, limit=3, llm="extractive", systems=systems,
+                     progress=False, store_root=tmp_path / "stores")
+    note = next(n for n in again["notes"] if "more than one machine" in n)
+    assert f"{cpu()} (4)" in note and "Other CPU, 64 CPUs (1)" in note and "1 recorded before" in note
 
 
 def test_cli_prints_one_json_object(tmp_path):
