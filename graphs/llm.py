@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.config import SynthesizeConfig, resolve_dtype
+from pipeline.config import LOCAL_ATTENTIONS, SynthesizeConfig, resolve_dtype
 
 Message = dict[str, str]
 
@@ -73,7 +73,7 @@ class LocalLLM:
 
     def __init__(self, gguf_path: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
                  attention: str = "sectionrag") -> None:
-        if attention not in ("sectionrag", "sdpa"):
+        if attention not in LOCAL_ATTENTIONS:
             raise ValueError(f"attention must be 'sectionrag' or 'sdpa', got {attention!r}")
         self.gguf_path = Path(gguf_path) if gguf_path else None
         self.device = device

@@ -22,6 +22,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from kernels.impl import cpp
+
 NAME = "sectionrag"
 
 _UNSUPPORTED_KWARGS = ("softcap", "sliding_window", "s_aux", "position_bias")
@@ -30,8 +32,6 @@ _UNSUPPORTED_KWARGS = ("softcap", "sliding_window", "s_aux", "position_bias")
 @functools.cache
 def _causal_kernel():
     """``kernels.impl.cpp.causal``, or None where the C++ kernel cannot be built here."""
-    from kernels.impl import cpp
-
     try:
         cpp.library()
     except cpp.BuildError as exc:
@@ -43,7 +43,7 @@ def _causal_kernel():
 
 def _plain(module, query: torch.Tensor, dropout: float, kwargs: dict) -> bool:
     """Whether this call is plain softmax attention on CPU tensors the fast paths take."""
-    return (query.device.type == "cpu" and query.dtype in (torch.float32, torch.bfloat16) and dropout == 0.0
+    return (query.device.type == "cpu" and query.dtype in cpp.DTYPES and dropout == 0.0
             and not torch.is_grad_enabled() and getattr(module, "sliding_window", None) is None
             and all(kwargs.get(k) is None for k in _UNSUPPORTED_KWARGS))
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 LLMName = Literal["local", "openai", "extractive"]
 LOCAL_DTYPES = ("float32", "bfloat16", "auto")
+LOCAL_ATTENTIONS = ("sectionrag", "sdpa")
 EngineName = Literal["local", "ray"]
 ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
 """``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
@@ -214,7 +215,7 @@ class SynthesizeConfig:
             raise ValueError(f"synthesize: unknown llm {self.llm!r}; use local, openai or extractive")
         if self.local_dtype not in LOCAL_DTYPES:
             raise ValueError(f"synthesize: unknown local_dtype {self.local_dtype!r}; use float32, bfloat16 or auto")
-        if self.local_attention not in ("sectionrag", "sdpa"):
+        if self.local_attention not in LOCAL_ATTENTIONS:
             raise ValueError(f"synthesize: unknown local_attention {self.local_attention!r}; use sectionrag or sdpa")
 
 
