@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.config import LOCAL_ATTENTIONS, SynthesizeConfig, resolve_dtype
+from pipeline.config import LOCAL_ATTENTIONS, SynthesizeConfig, native_bf16_cpu, resolve_dtype
 
 Message = dict[str, str]
 
@@ -116,6 +116,8 @@ class LocalLLM:
                                                              dtype=torch.float32)
                 self._save_converted(model, tok, converted)
             model = model.to(self.device, dtype=getattr(torch, self.dtype)).eval()
+            if self.device == "cpu" and self.dtype == "bfloat16" and not native_bf16_cpu():
+                widen_linears(model)
             if self.device == "cpu" and self.attention == "sectionrag":  # see graphs/writer_attention.py
                 from graphs.writer_attention import register
 
@@ -185,6 +187,29 @@ class LocalLLM:
             values = torch.cat([F.pad(c.layers[i].values, (0, 0, p, 0)) for c, p in zip(singles, pad, strict=True)])
             cache.update(keys, values, i, {"cache_position": torch.arange(width - 1, device=self.device)})
         return cache
+
+
+def widen_linears(model) -> None:
+    """Every bfloat16 ``nn.Linear`` of ``model`` computes its product in float32 from float32 copies of its
+    bfloat16 weights, and rounds the result back to bfloat16.
+
+    For a CPU without bfloat16 dot products (``native_bf16_cpu()`` false), where torch's bfloat16 products
+    run about five times slower than float32 ones. Widening bfloat16 is exact and such a CPU's bfloat16
+    kernels accumulate in float32 too, so the results are bfloat16's up to the order of summation: on a
+    3,000-token contract prompt the writer's reply was the same, and about 3.4 times as fast (1 thread,
+    AMD EPYC with AVX2). The float32 copies hold the model's linear weights a second time."""
+    import torch
+    import torch.nn.functional as F
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module.weight.dtype == torch.bfloat16:
+            weight = module.weight.detach().float()
+            bias = None if module.bias is None else module.bias.detach().float()
+
+            def forward(x, weight=weight, bias=bias):
+                return F.linear(x.float(), weight, bias).to(torch.bfloat16)
+
+            module.forward = forward
 
 
 class ChatBatcher:

@@ -7,8 +7,10 @@ import threading
 import pytest
 import torch
 
-from graphs.llm import ChatBatcher, LLMError, LocalLLM, make_llm
-from pipeline.config import PipelineConfig, SynthesizeConfig, resolve_dtype
+from pathlib import Path
+
+from graphs.llm import ChatBatcher, LLMError, LocalLLM, make_llm, widen_linears
+from pipeline.config import PipelineConfig, SynthesizeConfig, native_bf16_cpu, resolve_dtype
 
 EVIDENCE = ("The Supplier may terminate this Agreement upon thirty (30) days' written notice if the Customer "
             "fails to pay any invoice when due. ")
@@ -90,7 +92,7 @@ def test_bad_arguments_are_refused():
         ChatBatcher(LocalLLM(), workers=0)
     with pytest.raises(ValueError, match="dtype"):
         resolve_dtype("float16")
-    assert resolve_dtype("auto") in ("float32", "bfloat16") and resolve_dtype("auto", "cuda") == "bfloat16"
+    assert resolve_dtype("auto", "cuda") == "bfloat16"
     with pytest.raises(ValueError, match="local_dtype"):
         SynthesizeConfig(local_dtype="int8")
     assert PipelineConfig.from_dict({"synthesize": {"local_dtype": "bfloat16"}}).synthesize.local_dtype == "bfloat16"
@@ -105,3 +107,43 @@ def test_bfloat16_writer_answers():
     replies = llm.chat_many(CONVERSATIONS[:2], max_new_tokens=12)
     assert len(replies) == 2 and all(replies)
     assert next(llm._model.parameters()).dtype == torch.bfloat16
+
+
+def _cpu_flags() -> set[str]:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    return set(next(line for line in lines if line.startswith("flags")).split(":", 1)[1].split())
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from /proc/cpuinfo")
+def test_auto_dtype_follows_the_cpus_bfloat16_instructions():
+    flags = _cpu_flags()
+    assert resolve_dtype("auto") == ("bfloat16" if "amx_tile" in flags else "float32")
+    assert native_bf16_cpu() == bool({"amx_tile", "avx512_bf16"} & flags)
+
+
+def test_widened_linears_give_the_bfloat16_writers_logits():
+    llm = LocalLLM(dtype="bfloat16", attention="sdpa")
+    llm.warm_up()
+    model = llm._model
+    # warm_up widens them where this CPU has no bfloat16 dot products, and only there
+    assert any("forward" in m.__dict__ for m in model.modules()) == (not native_bf16_cpu())
+    ids = torch.tensor([llm._tokenizer(CONVERSATIONS[1][0]["content"])["input_ids"]])
+    with torch.inference_mode():
+        if native_bf16_cpu():  # this host's bfloat16 writer runs its own products: widen a copy to compare
+            import copy
+            native = model(input_ids=ids).logits.float()
+            model = copy.deepcopy(model)
+            widen_linears(model)
+        else:  # warm_up widened them: compare with the plain modules' products
+            native = None
+        widened = model(input_ids=ids).logits.float()
+        if native is None:
+            for module in model.modules():
+                module.__dict__.pop("forward", None)
+            native = model(input_ids=ids).logits.float()
+    assert widened.dtype == native.dtype and widened.shape == native.shape
+    assert not torch.equal(widened, torch.zeros_like(widened))
+    # bfloat16 keeps 8 bits of mantissa: the two differ by rounding only, and agree on the next token
+    assert (widened - native).abs().max() <= 0.05 * native.abs().max()
+    assert torch.equal(widened[0, -1].argmax(), native[0, -1].argmax())
+    assert (widened.argmax(-1) == native.argmax(-1)).float().mean() >= 0.95
