@@ -15,8 +15,9 @@
 //   - bfloat16 with AVX512-BF16: K as [D/2][S'][2] pairs and V as [S'/2][D][2] pairs, so that q . k and
 //     p . v are vdpbf16ps products (float32 accumulation); the probabilities are rounded to bfloat16 for
 //     p . v, as PyTorch's fused CPU kernel does.
-//   - otherwise (float32, or a CPU without AVX512-BF16): float32 K transposed [D][S'] and V [S'][D],
-//     in loops the compiler vectorizes for the host.
+//   - otherwise (float32, or a CPU without AVX512-BF16): float32 K transposed [D][S'] and V [S'][D], in
+//     AVX-512 FMAs, or without AVX-512 in AVX2 FMAs (K then as panels of 16 keys, [S'/16][D][16]; head dims
+//     16, 32, 48, 64, 128), or in loops the compiler vectorizes for the host.
 // The softmax is float32 with a polynomial exp (relative error < 2e-7 on the range used).
 // Work is split over (batch, head, query block) on the given number of threads.
 
@@ -31,6 +32,9 @@
 #include <vector>
 
 #if defined(__AVX512F__)
+#include <immintrin.h>
+#elif defined(__AVX2__) && defined(__FMA__)
+#define SECTIONRAG_AVX2 1
 #include <immintrin.h>
 #endif
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__linux__)
@@ -77,6 +81,8 @@ inline float fast_exp(float x) {
   std::memcpy(&scale, &e, 4);
   return underflow ? 0.0f : p * scale;
 }
+
+constexpr float LOG2E = 1.4426950408889634f;
 
 struct Args {
   const void* q;
@@ -149,8 +155,6 @@ inline __m512 exp2_nonpositive(__m512 t) {
   return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
 }
 
-constexpr float LOG2E = 1.4426950408889634f;
-
 // The max of s[0, n) (n a multiple of 16), on two chains: one max's latency would otherwise bound the loop.
 inline float max512(const float* s, int64_t n) {
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -162,6 +166,37 @@ inline float max512(const float* s, int64_t n) {
   }
   if (j < n) vm0 = _mm512_max_ps(vm0, _mm512_loadu_ps(s + j));
   return _mm512_reduce_max_ps(_mm512_max_ps(vm0, vm1));
+}
+#endif
+
+#if defined(SECTIONRAG_AVX2)
+// 2^t for t <= 0 in 8 lanes, 0 below -126 (t = -inf gives 0): as exp2_nonpositive<6> with AVX2 + FMA.
+inline __m256 exp2_nonpositive_avx2(__m256 t) {
+  const __m256 lo = _mm256_set1_ps(-126.0f);
+  const __m256 keep = _mm256_cmp_ps(t, lo, _CMP_GE_OQ);
+  t = _mm256_max_ps(t, lo);
+  const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(t, n);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.5403530393381606e-4f), f, _mm256_set1_ps(1.3333558146428443e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+inline float hmax256(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+
+inline float hsum256(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_shuffle_ps(x, x, 1)));
 }
 #endif
 
@@ -182,6 +217,26 @@ inline void softmax_row(float* s, int64_t n16, int64_t n, float* m_out, float* l
     vl = _mm512_add_ps(vl, p);
   }
   l = _mm512_reduce_add_ps(vl);
+#elif defined(SECTIONRAG_AVX2)
+  const __m256 ninf8 = _mm256_set1_ps(ninf);
+  __m256 vm0 = ninf8, vm1 = ninf8;
+  for (int64_t j = 0; j < n16; j += 16) {
+    vm0 = _mm256_max_ps(vm0, _mm256_loadu_ps(s + j));
+    vm1 = _mm256_max_ps(vm1, _mm256_loadu_ps(s + j + 8));
+  }
+  m = hmax256(_mm256_max_ps(vm0, vm1));
+  for (int64_t j = n16; j < n; ++j) m = std::max(m, s[j]);
+  const __m256 vmax = _mm256_set1_ps(m * LOG2E), log2e = _mm256_set1_ps(LOG2E);
+  __m256 vl0 = _mm256_setzero_ps(), vl1 = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n16; j += 16) {
+    const __m256 p0 = exp2_nonpositive_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(s + j), log2e, vmax));
+    const __m256 p1 = exp2_nonpositive_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(s + j + 8), log2e, vmax));
+    _mm256_storeu_ps(s + j, p0);
+    _mm256_storeu_ps(s + j + 8, p1);
+    vl0 = _mm256_add_ps(vl0, p0);
+    vl1 = _mm256_add_ps(vl1, p1);
+  }
+  l = hsum256(_mm256_add_ps(vl0, vl1));
 #else
   constexpr int L = 16;
   float mx[L], acc[L];
@@ -257,7 +312,11 @@ constexpr size_t KEEP_BYTES = size_t(64) << 20;
 struct PackedF32 {
   int64_t SP;
   int64_t GB = 0;
+  bool panels = false;  // K as panels of 16 keys, [SP / 16][D][16] (the AVX2 path), else [D][SP]
   Buffer<float> kt, vv;  // per (b, h): D * SP each
+  int64_t k_at(int64_t D, int64_t d, int64_t j) const {
+    return panels ? ((j >> 4) * D + d) * 16 + (j & 15) : d * SP + j;
+  }
   void resize(size_t n) { kt.resize(n); vv.resize(n); }
   void trim() { kt.trim(KEEP_BYTES); vv.trim(KEEP_BYTES); }
 };
@@ -268,17 +327,17 @@ void pack_f32(const Args& a, int64_t bh, PackedF32& p) {
   float* vv = p.vv.data() + bh * D * SP;
   for (int64_t j = 0; j < S; ++j) {
     for (int64_t d = 0; d < D; ++d) {
-      kt[d * SP + j] = load_in(a, a.k, b * a.ks[0] + h * a.ks[1] + j * a.ks[2] + d);
+      kt[p.k_at(D, d, j)] = load_in(a, a.k, b * a.ks[0] + h * a.ks[1] + j * a.ks[2] + d);
       vv[j * D + d] = load_in(a, a.v, b * a.vs[0] + h * a.vs[1] + j * a.vs[2] + d);
     }
   }
   for (int64_t d = 0; d < D; ++d)
-    for (int64_t j = S; j < SP; ++j) kt[d * SP + j] = 0.0f;
+    for (int64_t j = S; j < SP; ++j) kt[p.k_at(D, d, j)] = 0.0f;
   for (int64_t j = S * D; j < SP * D; ++j) vv[j] = 0.0f;
   for (int64_t g = 0; g < a.n_globals; ++g) {  // the global keys' copies (the AVX-512 path's region)
     const int64_t j = a.globals[g], col = p.GB + g;
     for (int64_t d = 0; d < D; ++d) {
-      kt[d * SP + col] = kt[d * SP + j];
+      kt[p.k_at(D, d, col)] = kt[p.k_at(D, d, j)];
       vv[col * D + d] = vv[j * D + d];
     }
   }
@@ -461,6 +520,109 @@ void block_f32(const Args& a, const PackedF32& p, const uint8_t* is_global, int6
     }
   }
 }
+
+#if defined(SECTIONRAG_AVX2)
+// float32 with AVX2 + FMA (CPUs without AVX-512; bfloat16 inputs are widened when packed). A block's rows go
+// through each step together, so that what a step reads stays in L1 however long the span (a causal
+// prompt's span is every earlier key, more than L2 holds): the scores for 16 keys at a time, 4 rows x 16
+// keys of FMAs; then, 64 keys at a time, the probabilities times values in chunks of 4 rows x 16 dims (or
+// 2 x 32). Global keys outside the span are the packed region's columns, as in the AVX-512 path. D = 8 * NV.
+
+// o[r][:] += sum_c p[r][c] v[cols_from + c][:] for r < rows (a multiple of 4) and c < n.
+template <int NV>
+inline void pv_f32_avx2(const float* p, int64_t ps, int64_t rows, const float* vv, int64_t cols_from, int64_t n,
+                        float* o) {
+  constexpr int64_t D = 8 * NV, KEYS = 64;
+  constexpr int CH = NV % 4 == 0 ? 4 : (NV % 2 == 0 ? 2 : 1);  // vectors of a chunk of dimensions
+  constexpr int ROWS = CH == 4 ? 2 : 4;                        // ROWS * CH accumulators stay in registers
+  for (int64_t c0 = 0; c0 < n; c0 += KEYS) {
+    const int64_t c1 = std::min<int64_t>(n, c0 + KEYS);
+    for (int x0 = 0; x0 < NV; x0 += CH)
+      for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
+        __m256 acc[ROWS][CH];
+        for (int r = 0; r < ROWS; ++r)
+          for (int x = 0; x < CH; ++x) acc[r][x] = _mm256_loadu_ps(o + (r0 + r) * D + 8 * (x0 + x));
+        for (int64_t c = c0; c < c1; ++c) {
+          const float* vr = vv + (cols_from + c) * D + 8 * x0;
+          __m256 vx[CH];
+          for (int x = 0; x < CH; ++x) {
+            vx[x] = _mm256_loadu_ps(vr + 8 * x);
+            asm("" : "+x"(vx[x]));  // as in the scores' loop
+          }
+          for (int r = 0; r < ROWS; ++r) {
+            const __m256 pb = _mm256_broadcast_ss(p + (r0 + r) * ps + c);
+            for (int x = 0; x < CH; ++x) acc[r][x] = _mm256_fmadd_ps(pb, vx[x], acc[r][x]);
+          }
+        }
+        for (int r = 0; r < ROWS; ++r)
+          for (int x = 0; x < CH; ++x) _mm256_storeu_ps(o + (r0 + r) * D + 8 * (x0 + x), acc[r][x]);
+      }
+  }
+}
+
+template <int NV>
+void block_f32_avx2(const Args& a, const PackedF32& p, const uint8_t* is_global, int64_t bh, int64_t i0, int64_t i1,
+                    std::vector<float>& scratch, std::vector<int64_t>& extras) {
+  constexpr int R = 4;
+  constexpr int64_t D = 8 * NV;
+  const int64_t b = bh / a.H, h = bh % a.H, SP = p.SP;
+  const float* kt = p.kt.data() + bh * D * SP;
+  const float* vv = p.vv.data() + bh * D * SP;
+  int64_t lo, ncols;
+  block_span(a, i0, i1, &lo, &ncols);
+  if (lo & 15) {  // the span starts on a panel (the extra keys are masked)
+    const int64_t hi = std::min<int64_t>(a.S, i1 + a.right);
+    lo &= ~int64_t(15);
+    ncols = (hi - lo + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;
+  }
+  extra_globals(a, lo, lo + ncols, extras);
+  const int64_t ng = extras.empty() ? 0 : (a.n_globals + 31) / 32 * 32, ss = ncols + ng;
+  const int64_t nr = i1 - i0, rows = (nr + R - 1) / R * R;
+  scratch.resize(rows * ss + 2 * rows * D);
+  float* s = scratch.data();
+  float* q = s + rows * ss;
+  float* o = q + rows * D;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t d = 0; d < D; ++d)
+      q[r * D + d] = r < nr ? load_in(a, a.q, b * a.qs[0] + h * a.qs[1] + (i0 + r) * a.qs[2] + d) * a.scale : 0.0f;
+  for (int64_t c0 = 0; c0 < ss; c0 += 16) {  // scaled scores
+    const int64_t col = c0 < ncols ? lo + c0 : p.GB + (c0 - ncols);
+    const float* panel = kt + p.k_at(D, 0, col);  // col is a multiple of 16
+    for (int64_t r0 = 0; r0 < rows; r0 += R) {
+      __m256 acc[R][2];
+      for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+      for (int64_t d = 0; d < D; ++d) {
+        const float* kd = panel + d * 16;
+        __m256 k0 = _mm256_loadu_ps(kd), k1 = _mm256_loadu_ps(kd + 8);
+        asm("" : "+x"(k0), "+x"(k1));  // loaded once into registers, not folded into each row's FMA
+        for (int r = 0; r < R; ++r) {
+          const __m256 qb = _mm256_broadcast_ss(q + (r0 + r) * D + d);
+          acc[r][0] = _mm256_fmadd_ps(qb, k0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(qb, k1, acc[r][1]);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        _mm256_storeu_ps(s + (r0 + r) * ss + c0, acc[r][0]);
+        _mm256_storeu_ps(s + (r0 + r) * ss + c0 + 8, acc[r][1]);
+      }
+    }
+  }
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float m[ROWS_PER_BLOCK], l[ROWS_PER_BLOCK];
+  for (int64_t r = 0; r < nr; ++r) {
+    float* sr = s + r * ss;
+    mask_row(a, is_global, i0 + r, lo, ncols, sr);
+    for (int64_t e = 0; e < ng; ++e)
+      if (e >= a.n_globals || (a.globals[e] >= lo && a.globals[e] < lo + ncols)) sr[ncols + e] = ninf;
+    softmax_row(sr, ss, ss, &m[r], &l[r]);
+  }
+  if (rows > nr) std::fill(s + nr * ss, s + rows * ss, 0.0f);
+  std::fill(o, o + rows * D, 0.0f);
+  pv_f32_avx2<NV>(s, ss, rows, vv, lo, ncols, o);
+  if (ng) pv_f32_avx2<NV>(s + ncols, ss, rows, vv, p.GB, ng, o);  // the region's columns
+  for (int64_t r = 0; r < nr; ++r) finish_row(a, b, h, i0 + r, o + r * D, m[r], l[r]);
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------------
 // bfloat16 path with AVX512-BF16: K pairs [D/2][SP][2], V pairs [SP/2][D][2], vdpbf16ps products.
@@ -853,10 +1015,11 @@ void size_packed(const Args& a, Packed& p) {
 }
 
 template <typename BlockFn>
-void run_f32(const Args& a, int threads, BlockFn block) {
+void run_f32(const Args& a, int threads, BlockFn block, bool panels = false) {
   static thread_local PackedF32 kept;
   PackedF32& p = kept;  // lambdas on worker threads must see the calling thread's buffers
   size_packed(a, p);
+  p.panels = panels;
   parallel(a.B * a.H, threads, [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh) pack_f32(a, bh, p);
   });
@@ -919,6 +1082,16 @@ int sectionrag_band_attention(const void* q, const void* k, const void* v, void*
     case 48: run_f32(a, threads, block_f32_avx512<3>); return 0;
     case 64: run_f32(a, threads, block_f32_avx512<4>); return 0;
     case 128: run_f32(a, threads, block_f32_avx512<8>); return 0;
+    default: break;
+  }
+#endif
+#if defined(SECTIONRAG_AVX2)
+  switch (D) {
+    case 16: run_f32(a, threads, block_f32_avx2<2>, true); return 0;
+    case 32: run_f32(a, threads, block_f32_avx2<4>, true); return 0;
+    case 48: run_f32(a, threads, block_f32_avx2<6>, true); return 0;
+    case 64: run_f32(a, threads, block_f32_avx2<8>, true); return 0;
+    case 128: run_f32(a, threads, block_f32_avx2<16>, true); return 0;
     default: break;
   }
 #endif

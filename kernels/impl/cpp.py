@@ -4,8 +4,9 @@ log-sum-exp.
 The kernel computes the sliding window and the global keys for every query, visiting only the keys each block
 of 32 queries needs (544 of them for a window of 256 each side, where ``blocked``'s fused calls over
 256-query blocks compute 768). Its products run on AMX tiles in bfloat16 where the CPU has them
-(``SECTIONRAG_NO_AMX=1`` turns them off), else on AVX512-BF16 ``vdpbf16ps``, AVX-512 FMAs in float32, or
-loops the compiler vectorizes for the host. BigBird random blocks come from ``_parts`` and are merged by
+(``SECTIONRAG_NO_AMX=1`` turns them off), else on AVX512-BF16 ``vdpbf16ps``, AVX-512 FMAs in float32, AVX2
+FMAs in float32 on CPUs without AVX-512 (bfloat16 widened as it is packed), or loops the compiler vectorizes
+for the host. BigBird random blocks come from ``_parts`` and are merged by
 log-sum-exp; the rows of global queries are one fused call over all keys.
 
 The library is compiled on first use with the host's C++ compiler (``$CXX``, else ``c++``/``g++``/``clang++``;

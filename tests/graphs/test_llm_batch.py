@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import torch
-
-from pathlib import Path
 
 from graphs.llm import ChatBatcher, LLMError, LocalLLM, make_llm, widen_linears
 from pipeline.config import PipelineConfig, SynthesizeConfig, native_bf16_cpu, resolve_dtype

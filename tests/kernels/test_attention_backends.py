@@ -72,11 +72,12 @@ def test_blocked_key_layouts_equal_reference(window, block, dtype):
 
 @needs_cxx
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("shape", SHAPES + [(1, 2, 301, 64), (1, 1, 177, 8), (2, 2, 130, 24)], ids=str)
+@pytest.mark.parametrize("shape", SHAPES + [(1, 2, 301, 64), (1, 1, 177, 8), (2, 2, 130, 24), (1, 2, 150, 48),
+                                   (1, 1, 170, 128)], ids=str)
 @pytest.mark.parametrize("name", PATTERNS)
 def test_cpp_equals_reference(name, shape, dtype):
     # head dims 32 and 64 take the AMX tiles in bfloat16 where the CPU has them, 16 the AVX512-BF16
-    # products, 8 and 24 the float32 loops
+    # products; without AVX-512, 16, 32, 48, 64 and 128 take the AVX2 loops; 8 and 24 the plain float32 loops
     check_against_reference("cpp", shape, PATTERNS[name], dtype)
 
 
