@@ -5,7 +5,7 @@ impl           what                                                             
 =============  ======================================================================  =================
 ``reference``  dense masked softmax, chunked over queries (the oracle)                 any device
 ``blocked``    blocked sliding window + global/random parts merged by log-sum-exp      CPU (any device)
-``cpp``        our C++ band kernel (AMX / AVX-512 / vectorized loops, built on first   CPU with a C++
+``cpp``        our C++ band kernel (AMX / AVX-512 / AVX2 / plain loops, built on first CPU with a C++
                use) + random blocks merged by log-sum-exp; no backward pass            compiler
 ``flex``       FlexAttention with a cached block mask, compiled (``flex_eager``: not)  CPU, CUDA
 ``triton``     our block-sparse Triton kernel (window + global + random blocks)        CUDA; CPU under
