@@ -129,6 +129,16 @@ inline void mask_row(const Args& a, const uint8_t* is_global, int64_t i, int64_t
     if (j >= a.S || !is_global[j]) s[j - lo] = ninf;
 }
 
+// mask_row for a path with the packed region of global keys (its columns ncols + e, e < ng, hold global key
+// e's copy): -inf too for the region's padding and for global keys inside the span (their own column counts).
+inline void mask_row_and_region(const Args& a, const uint8_t* is_global, int64_t i, int64_t lo, int64_t ncols,
+                                int64_t ng, float* s) {
+  mask_row(a, is_global, i, lo, ncols, s);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t e = 0; e < ng; ++e)
+    if (e >= a.n_globals || (a.globals[e] >= lo && a.globals[e] < lo + ncols)) s[ncols + e] = ninf;
+}
+
 #if defined(__AVX512F__)
 // 2^t for t <= 0 in 16 lanes, 0 below -126 (so t = -inf gives 0, and nothing goes denormal, which
 // would cost microcode assists): 2^n * 2^f, n = round(t), f in [-0.5, 0.5], with a polynomial of degree 6
@@ -384,7 +394,6 @@ void block_f32_avx512(const Args& a, const PackedF32& p, const uint8_t* is_globa
   float* s = scratch.data();
   float* q = s + R * ss;
   float* o = q + R * D;
-  const float ninf = -std::numeric_limits<float>::infinity();
   for (int64_t r0 = i0; r0 < i1; r0 += R) {
     const int nr = static_cast<int>(std::min<int64_t>(R, i1 - r0));
     for (int r = 0; r < R; ++r)
@@ -410,9 +419,7 @@ void block_f32_avx512(const Args& a, const PackedF32& p, const uint8_t* is_globa
     float m[R], l[R];
     for (int r = 0; r < nr; ++r) {
       float* sr = s + r * ss;
-      mask_row(a, is_global, r0 + r, lo, ncols, sr);
-      for (int64_t e = 0; e < ng; ++e)
-        if (e >= a.n_globals || (a.globals[e] >= lo && a.globals[e] < lo + ncols)) sr[ncols + e] = ninf;
+      mask_row_and_region(a, is_global, r0 + r, lo, ncols, ng, sr);
       softmax_row(sr, ss, ss, &m[r], &l[r]);
     }
     for (int r = nr; r < R; ++r) std::fill(s + r * ss, s + r * ss + ss, 0.0f);
@@ -607,13 +614,10 @@ void block_f32_avx2(const Args& a, const PackedF32& p, const uint8_t* is_global,
       }
     }
   }
-  const float ninf = -std::numeric_limits<float>::infinity();
   float m[ROWS_PER_BLOCK], l[ROWS_PER_BLOCK];
   for (int64_t r = 0; r < nr; ++r) {
     float* sr = s + r * ss;
-    mask_row(a, is_global, i0 + r, lo, ncols, sr);
-    for (int64_t e = 0; e < ng; ++e)
-      if (e >= a.n_globals || (a.globals[e] >= lo && a.globals[e] < lo + ncols)) sr[ncols + e] = ninf;
+    mask_row_and_region(a, is_global, i0 + r, lo, ncols, ng, sr);
     softmax_row(sr, ss, ss, &m[r], &l[r]);
   }
   if (rows > nr) std::fill(s + nr * ss, s + rows * ss, 0.0f);
@@ -940,13 +944,10 @@ void block_amx(const Args& a, const PackedBF16& p, const uint8_t* is_global, int
     }
     tiles_store(s + c0, ss);
   }
-  const float ninf = -std::numeric_limits<float>::infinity();
   float m[32], l[32];
   for (int64_t r = 0; r < nr; ++r) {
     float* sr = s + r * ss;
-    mask_row(a, is_global, i0 + r, lo, ncols, sr);
-    for (int64_t e = 0; e < ng; ++e)
-      if (e >= a.n_globals || (a.globals[e] >= lo && a.globals[e] < lo + ncols)) sr[ncols + e] = ninf;
+    mask_row_and_region(a, is_global, i0 + r, lo, ncols, ng, sr);
     softmax_scaled_to_bf16(sr, ss, a.scale, pb + r * ss, &m[r], &l[r]);
   }
   if (nr < 32) std::memset(pb + nr * ss, 0, sizeof(uint16_t) * (32 - nr) * ss);
