@@ -101,15 +101,22 @@ def _linear_pointwise():
 
 
 _LINEAR_POINTWISE = _linear_pointwise()
+_UNFUSED: set[torch.dtype] = set()
+"""dtypes oneDNN built no fused linear for on this CPU (bfloat16 without AVX-512): they take the two calls."""
 
 
 def linear_gelu(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     """``gelu(linear(x))`` (exact erf GELU). On the CPU without autograd it is one oneDNN call with GELU
     as a post-op (the op inductor uses), which reads the product once more fewer and, in bfloat16, applies
-    GELU to the float32 product before rounding; elsewhere the two PyTorch calls."""
+    GELU to the float32 product before rounding; elsewhere, and where oneDNN has no such kernel for the
+    dtype on this CPU, the two PyTorch calls."""
     if (_LINEAR_POINTWISE is not None and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+            and x.dtype not in _UNFUSED
             and not (torch.is_grad_enabled() and (x.requires_grad or linear.weight.requires_grad))):
-        return _LINEAR_POINTWISE(x, linear.weight, linear.bias, "gelu", [], "none")
+        try:
+            return _LINEAR_POINTWISE(x, linear.weight, linear.bias, "gelu", [], "none")
+        except RuntimeError:  # "could not create a primitive descriptor": no kernel for this dtype here
+            _UNFUSED.add(x.dtype)
     return F.gelu(linear(x))
 
 
