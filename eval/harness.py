@@ -24,6 +24,10 @@ the others find them stored. A final run of the same
 command without ``--shard`` reads every part, answers whatever is still missing, judges, measures
 throughput and writes the report. ``--report-only`` writes the report from what is recorded so far
 (the items every system has answered), answering nothing: an interim look at a run still going.
+``--parts N`` does all of that in one command on one machine: it ingests and builds the baseline's
+chunk index with every thread, runs the N ``--shard`` parts as processes at once (each with 1/N of the
+CPUs and its own models in memory; one progress bar counts their answers), then reports. A part that
+fails is named; what every part recorded is kept, and the same command continues.
 
 ``--batch N`` answers N questions at a time in one process: N worker threads take turns (one runs at a
 time), and the answer writer's calls of all N are written together, one batched ``generate`` for the
@@ -71,7 +75,8 @@ PART_FILES = "throughput.shard-*-of-*.json"
 def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
              systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
              store_root: Path | None = None, judge: str = "local", seed: int = SEED,
-             shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False) -> dict:
+             shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False,
+             parts: int = 1) -> dict:
     """Runs one suite (or ``all``) and writes its report; returns what ``--json`` prints.
 
     ``{"suite", "systems": {name: metrics}, "report": "OUT/report.html", ...}``; for ``all`` the
@@ -83,6 +88,8 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
     ``config`` (a ``PipelineConfig``) is what the pipeline rows start from; ``batch`` answers that many
     questions at a time with the writer's calls batched (see the module docstring). ``report_only``
     answers nothing: the report covers the sampled items every system has an answer for in ``out_dir``.
+    ``parts`` > 1 answers in that many processes at once, each a ``--shard K/N`` part with an equal share
+    of the CPUs, then reports as the plain run does (see the module docstring).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if suite != "all" and suite not in SUITES:
@@ -106,6 +113,15 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
             raise ValueError(f"--shard splits one question-answering suite ({', '.join(QA_SUITES)}), not {suite}")
         if report_only:
             raise ValueError("--report-only answers nothing and --shard only answers: use one of them")
+    if parts < 1:
+        raise ValueError(f"parts must be at least 1, got {parts}")
+    if parts > 1:
+        if shard is not None:
+            raise ValueError("--parts runs every part itself and --shard runs one part: use one of them")
+        if report_only:
+            raise ValueError("--report-only answers nothing and --parts only splits the answering: use one of them")
+        if suite == "faithbench":
+            raise ValueError("--parts splits the answering of question-answering suites; faithbench answers nothing")
     if report_only and suite not in QA_SUITES:
         raise ValueError(f"--report-only reports one question-answering suite's recorded answers "
                          f"({', '.join(QA_SUITES)}), not {suite}")
@@ -118,19 +134,20 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
     names = list(systems)
     if suite == "all":
         return _run_all(data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
-                        store_root=store_root, judge=judge, seed=seed, config=config, batch=batch)
+                        store_root=store_root, judge=judge, seed=seed, config=config, batch=batch, parts=parts)
     if suite == "faithbench":
         return _run_faithbench(data_dir, out_dir, limit=limit)
     return _run_qa(suite, data_dir, out_dir, limit=limit, llm=llm, systems=names, progress=progress,
                    store=Path(store) if store else store_root / suite, ingest=store is None and not report_only,
                    staging=store_root / f"{suite}-sources", judge=judge, seed=seed, shard=shard, config=config,
-                   batch=batch, report_only=report_only)
+                   batch=batch, report_only=report_only, parts=parts)
 
 
 # -- question answering suites ------------------------------------------------------------------------
 def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm: str, systems: list[str],
             progress: bool, store: Path, ingest: bool, staging: Path, judge: str, seed: int,
-            shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False) -> dict:
+            shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False,
+            parts: int = 1) -> dict:
     from eval.report import write_report
     from eval.systems import make_systems
     from pipeline import Pipeline
@@ -178,6 +195,17 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
             raise ValueError(f"none of the sampled {suite} items has its document in store {store}: "
                              + "; ".join(notes[len(ds.notes):]))
 
+    if parts > 1:
+        # the chunk index is built here, with every thread, before the parts load it
+        if "chunk_baseline" in systems and (stats := _build_baseline_index(store, config, progress, lock)):
+            throughput["baseline_index"] = stats
+        # kept now: a run that fails in a part and is continued still reports this invocation's ingest
+        _keep_measured(out_dir / "throughput.json", {k: v for k, v in throughput.items() if k in ("ingest", "baseline_index")})
+        threads = _answer_in_parts(parts, items, systems, llm, out_dir, progress, dict(
+            suite=suite, data_dir=data_dir, out_dir=out_dir, limit=limit, llm=llm, systems=systems, progress=False,
+            store=store, ingest=False, staging=staging, judge=judge, seed=seed, config=config, batch=batch))
+        if threads:
+            notes.append(f"answered in {parts} processes at once (--parts {parts}), {threads} thread(s) each")
     done = _load_records(out_dir)
     if report_only:  # an interim look at a long run: the items every system has answered, nothing answered now
         complete = [it for it in items if all(_key(n, llm, it.id) in done for n in systems)]
@@ -419,6 +447,98 @@ def _load_records(out_dir: Path) -> dict[str, dict]:
     return out
 
 
+def _build_baseline_index(store: Path, config, progress: bool, lock: _StoreLock) -> dict | None:
+    """Opens (building it if needed) the chunk index the baseline rows will load; its build figures."""
+    from eval.systems import make_systems
+
+    with lock:
+        runner = make_systems(["chunk_baseline"], store, "extractive", base=config, progress=progress)["chunk_baseline"]
+    runner.close()
+    b = runner.baseline.build_stats
+    return {**b, "chunks_per_s": b["embedded"] / b["seconds"] if b["seconds"] else None} if b else None
+
+
+def _answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm: str, out_dir: Path,
+                     progress: bool, qa_kwargs: dict) -> int:
+    """Answers what ``out_dir`` lacks in ``n`` processes at once, part K the ``--shard K/N`` part; returns
+    the threads each had (0 when nothing was left to answer). Raises, naming the parts, if any failed:
+    what the others recorded is kept, and the same command continues the run."""
+    import multiprocessing
+
+    done = _load_records(out_dir)
+    todo = sum(1 for it in items for name in systems if _key(name, llm, it.id) not in done)
+    if not todo:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cpus // n)
+    files = [out_dir / f"items.shard-{k}-of-{n}.jsonl" for k in range(1, n + 1)]
+
+    def recorded() -> int:
+        total = 0
+        for f in files:
+            with contextlib.suppress(OSError), open(f, "rb") as fh:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        return total
+
+    start = recorded()
+    # spawn, not fork: each part loads its own models and torch threads into a fresh interpreter
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_part_main, args=(k, n, threads, qa_kwargs), name=f"eval part {k}/{n}")
+             for k in range(1, n + 1)]
+    bar = _bar(todo, f"{qa_kwargs['suite']} ({llm}) in {n} parts", progress)
+    seen = 0
+    try:
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=2.0 / n)
+            now = recorded() - start
+            bar.update(now - seen)
+            seen = now
+    except KeyboardInterrupt:  # the parts got the same interrupt: let them stop at an answer's end
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+        raise
+    finally:
+        bar.close()
+    failed = [f"{p.name} ({_exit_text(p.exitcode)})" for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{', '.join(failed)} failed (the part's own error is above); the answers every part "
+                           f"recorded are kept in {out_dir}: run the same command again to continue")
+    return threads
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _part_main(k: int, n: int, threads: int, qa_kwargs: dict) -> None:
+    """One ``--parts`` process: the ``--shard K/N`` part, on its share of the CPUs."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+    import transformers
+
+    torch.set_num_threads(threads)
+    transformers.utils.logging.disable_progress_bar()  # the parent's bar counts every part's answers
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            _run_qa(**qa_kwargs, shard=(k, n))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the parent names the part; this says what went wrong
+        print(f"eval: part {k}/{n}: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def shard_items(items: Sequence[Item], k: int, n: int) -> list[Item]:
     """Part ``k`` (1-based) of ``n`` of ``items``, in their order: whole documents per part (a document's
     questions share its cached embeddings), documents dealt largest first to the part with the fewest
@@ -455,7 +575,7 @@ class _StoreLock:
                 fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:  # say why nothing happens: a large store's chunk index takes many minutes
                 print(f"eval: waiting for {self.path}: another process holds it (ingesting into {self.store}, "
-                      "or building the baseline's chunk index)", file=sys.stderr, flush=True)
+                      "or building or loading the baseline's chunk index)", file=sys.stderr, flush=True)
                 fcntl.flock(self._fh, fcntl.LOCK_EX)
         self._depth += 1
         return self
@@ -689,7 +809,7 @@ def _run_all(data_dir: Path, out_dir: Path, **kw) -> dict:
             results[suite] = _run_qa(suite, data_dir, sub, limit=kw["limit"], llm=kw["llm"], systems=kw["systems"],
                                      progress=kw["progress"], store=kw["store_root"] / suite, ingest=True,
                                      staging=kw["store_root"] / f"{suite}-sources", judge=kw["judge"], seed=kw["seed"],
-                                     config=kw["config"], batch=kw["batch"])
+                                     config=kw["config"], batch=kw["batch"], parts=kw["parts"])
     systems: dict[str, dict] = {}
     for suite, res in results.items():
         for name, met in res["systems"].items():
@@ -739,6 +859,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=SEED, help="sampling seed for --limit")
     p.add_argument("--shard", type=parse_shard, metavar="K/N",
                    help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
+    p.add_argument("--parts", type=int, default=1, metavar="N",
+                   help="answer in N processes at once (the --shard parts, each with 1/N of the CPUs and its own "
+                        "models in memory), then report")
     p.add_argument("--batch", type=int, default=1, metavar="N",
                    help="answer N questions at a time, the writer's calls batched (local or openai writer)")
     p.add_argument("--config", type=Path, help="TOML file (as sectionrag reads) the pipeline rows start from")
@@ -766,12 +889,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                               systems=args.systems.split(",") if args.systems else None,
                               progress=not args.no_progress, store=args.store, store_root=args.store_root,
                               judge=args.judge, seed=args.seed, shard=args.shard, config=config, batch=args.batch,
-                              report_only=args.report_only)
+                              report_only=args.report_only, parts=args.parts)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"eval: interrupted; results so far are in {args.out / ITEMS_FILE}, re-run to continue", file=sys.stderr)
+        print(f"eval: interrupted; results so far are in {args.out}, re-run to continue", file=sys.stderr)
         return 130
     if args.json:
         out.write(json.dumps(result, ensure_ascii=False) + "\n")

@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="sampling seed for --limit (default: the harness's, as python -m eval.harness)")
     p.add_argument("--shard", type=_shard, metavar="K/N",
                    help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
+    p.add_argument("--parts", type=_positive, default=1, metavar="N",
+                   help="answer in N processes at once (the --shard parts, each with 1/N of the CPUs and its own "
+                        "models in memory), then report")
     p.add_argument("--batch", type=_positive, default=1, metavar="N",
                    help="answer N questions at a time, the writer's calls batched (local or openai writer)")
     p.add_argument("--config", type=Path, help="TOML file the pipeline rows start from")
@@ -215,7 +218,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       store=args.store, store_root=args.store_root, judge=args.judge,
                       seed=SEED if args.seed is None else args.seed,
                       shard=args.shard, config=_config(args) if args.config else None, batch=args.batch,
-                      report_only=args.report_only)
+                      report_only=args.report_only, parts=args.parts)
     if "shard" in result:
         _emit(args, result, shard_text(result))
         return 0

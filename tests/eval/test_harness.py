@@ -210,6 +210,43 @@ def test_shards_run_at_once_then_the_plain_run_reports_them_all(tmp_path):
     assert bad.returncode == 2 and "need 1 <= K <= N" in bad.stderr
 
 
+def test_parts_answer_in_processes_at_once_and_a_failed_part_is_named_then_continued(tmp_path):
+    systems = ["sectionrag", "chunk_baseline"]
+    kw = dict(limit=4, llm="extractive", systems=systems, progress=False, store_root=tmp_path / "stores")
+    out = tmp_path / "parts"
+    out.mkdir()
+    # part 2 cannot create its file (a link into a folder that does not exist): it fails, part 1 does not
+    (out / "items.shard-2-of-2.jsonl").symlink_to(out / "no-such-folder" / "answers.jsonl")
+    with pytest.raises(RuntimeError, match=r"eval part 2/2 \(exit code 1\) failed") as err:
+        run_eval("contractnli", DATA, out, parts=2, **kw)
+    assert "run the same command again to continue" in str(err.value) and "eval part 1/2" not in str(err.value)
+    first = (out / "items.shard-1-of-2.jsonl").read_text().splitlines()
+    assert first and not (out / "report.html").exists()
+    (out / "items.shard-2-of-2.jsonl").unlink()
+    result = run_eval("contractnli", DATA, out, parts=2, **kw)  # continues: part 1 has nothing left to answer
+    check_suite_report(out, result, systems)
+    assert (out / "items.shard-1-of-2.jsonl").read_text().splitlines() == first
+    recs = [json.loads(line) for k in (1, 2) for line in (out / f"items.shard-{k}-of-2.jsonl").read_text().splitlines()]
+    assert len(recs) == 8 and {r["shard"] for r in recs} == {"1/2", "2/2"}
+    assert any(n.startswith("answered in 2 processes at once (--parts 2), ") for n in result["notes"])
+    tp = result["throughput"]
+    assert tp["ingest"]["docs_per_s"] > 0 and "from_shard" not in tp["ingest"]  # ingested before the parts
+    assert tp["peak_rss_mb"] > 100 and [p["shard"] for p in tp["shard_parts"]] == ["1/2", "2/2"]
+    # the same answers as one process answering everything, against the same store
+    plain = run_eval("contractnli", DATA, tmp_path / "plain", **kw)
+    def answers(folder):
+        return {(r["system"], r["item"]): (r["answer"], r["abstained"])
+                for r in map(json.loads, (folder / "items.jsonl").read_text().splitlines())}
+    assert answers(out) == answers(tmp_path / "plain") and len(answers(out)) == 8
+    assert plain["systems"]["sectionrag"]["quality"] == result["systems"]["sectionrag"]["quality"]
+    for bad, match in (({"shard": (1, 2)}, "--parts runs every part"), ({"report_only": True}, "--report-only"),
+                       ({"parts": 0}, "parts must be at least 1")):
+        with pytest.raises(ValueError, match=match):
+            run_eval("contractnli", DATA, out, **{"parts": 2, **kw, **bad})
+    with pytest.raises(ValueError, match="faithbench answers nothing"):
+        run_eval("faithbench", DATA, out, parts=2)
+
+
 @pytest.mark.slow
 def test_smoke_all_suites(tmp_path):
     out = tmp_path / "all"
