@@ -96,11 +96,15 @@ start() {
     fi
     setup
     local k
-    for k in 1 2; do
-        (cd "$PINNED" && OMP_NUM_THREADS=1 nohup "$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" \
-            --batch 4 --systems sectionrag,chunk_baseline --store "$STORE" --out "$OUT" --shard "$k/2" --json \
-            --no-progress >> "$WORK/part$k.json" 2>> "$WORK/part$k.err" & echo $! > "$WORK/pid$k")
-    done
+    (
+        cd "$PINNED"  # python -m takes the packages from here
+        for k in 1 2; do  # a simple command in the background: $! is the part's own pid (nohup execs python)
+            OMP_NUM_THREADS=1 nohup "$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" \
+                --batch 4 --systems sectionrag,chunk_baseline --store "$STORE" --out "$OUT" --shard "$k/2" --json \
+                --no-progress >> "$WORK/part$k.json" 2>> "$WORK/part$k.err" &
+            echo $! > "$WORK/pid$k"
+        done
+    )
     say "parts started: $(cat "$WORK/pid1") $(cat "$WORK/pid2") (stderr in $WORK/part1.err, part2.err)"
 }
 
