@@ -25,8 +25,9 @@ command without ``--shard`` reads every part, answers whatever is still missing,
 throughput and writes the report. ``--report-only`` writes the report from what is recorded so far
 (the items every system has answered), answering nothing: an interim look at a run still going.
 ``--parts N`` does all of that in one command on one machine: it ingests and builds the baseline's
-chunk index with every thread, runs the N ``--shard`` parts as processes at once (each with 1/N of the
-CPUs and its own models in memory; one progress bar counts their answers), then reports. A part that
+chunk index with every thread, deals what is left to answer into N parts (whole documents) and runs
+them as processes at once, recording as the ``--shard K/N`` parts do (each with 1/N of the CPUs and its
+own models in memory; one progress bar counts their answers), then reports. A part that
 fails is named; what every part recorded is kept, and the same command continues.
 
 ``--batch N`` answers N questions at a time in one process: N worker threads take turns (one runs at a
@@ -147,7 +148,7 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
 def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm: str, systems: list[str],
             progress: bool, store: Path, ingest: bool, staging: Path, judge: str, seed: int,
             shard: tuple[int, int] | None = None, config=None, batch: int = 1, report_only: bool = False,
-            parts: int = 1) -> dict:
+            parts: int = 1, subset: Sequence[str] | None = None) -> dict:
     from eval.report import write_report
     from eval.systems import make_systems
     from pipeline import Pipeline
@@ -160,7 +161,11 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     out_dir.mkdir(parents=True, exist_ok=True)  # a suite's own folder under an `all` run
     ds = load_suite(suite, data_dir)
     sample = sample_items(ds.items, limit, seed)
-    items = sample if shard is None else shard_items(sample, *shard)
+    if subset is not None:  # a --parts process: the items its parent dealt it
+        wanted_ids = set(subset)
+        items = [it for it in sample if it.id in wanted_ids]
+    else:
+        items = sample if shard is None else shard_items(sample, *shard)
     throughput: dict = {}
     notes = list(ds.notes)
     lock = _StoreLock(store)
@@ -460,15 +465,19 @@ def _build_baseline_index(store: Path, config, progress: bool, lock: _StoreLock)
 
 def _answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm: str, out_dir: Path,
                      progress: bool, qa_kwargs: dict) -> int:
-    """Answers what ``out_dir`` lacks in ``n`` processes at once, part K the ``--shard K/N`` part; returns
-    the threads each had (0 when nothing was left to answer). Raises, naming the parts, if any failed:
+    """Answers what ``out_dir`` lacks in ``n`` processes at once, part K recording into the ``--shard K/N``
+    part's file; returns the threads each had (0 when nothing was left to answer). Raises, naming the parts, if any failed:
     what the others recorded is kept, and the same command continues the run."""
     import multiprocessing
 
     done = _load_records(out_dir)
-    todo = sum(1 for it in items for name in systems if _key(name, llm, it.id) not in done)
+    pending = [it for it in items if any(_key(name, llm, it.id) not in done for name in systems)]
+    todo = sum(1 for it in pending for name in systems if _key(name, llm, it.id) not in done)
     if not todo:
         return 0
+    # what is left is dealt out (whole documents, as --shard deals the sample), so a continued run's parts
+    # stay even however far each got before
+    dealt = {k: [it.id for it in shard_items(pending, k, n)] for k in range(1, n + 1)}
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cpus // n)
     files = [out_dir / f"items.shard-{k}-of-{n}.jsonl" for k in range(1, n + 1)]
@@ -483,8 +492,8 @@ def _answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm:
     start = recorded()
     # spawn, not fork: each part loads its own models and torch threads into a fresh interpreter
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_part_main, args=(k, n, threads, qa_kwargs), name=f"eval part {k}/{n}")
-             for k in range(1, n + 1)]
+    procs = [ctx.Process(target=_part_main, args=(k, n, threads, {**qa_kwargs, "subset": dealt[k]}),
+                         name=f"eval part {k}/{n}") for k in range(1, n + 1) if dealt[k]]
     bar = _bar(todo, f"{qa_kwargs['suite']} ({llm}) in {n} parts", progress)
     seen = 0
     try:
