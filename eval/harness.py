@@ -229,9 +229,8 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
     if todo:
         with lock:  # the baseline's chunk index is built on first use: one process builds it, the others load it
             runners = make_systems(systems, store, llm, base=config, progress=progress, batch=batch)
-        if "chunk_baseline" in runners and runners["chunk_baseline"].baseline.build_stats:
-            b = runners["chunk_baseline"].baseline.build_stats
-            throughput["baseline_index"] = {**b, "chunks_per_s": b["embedded"] / b["seconds"] if b["seconds"] else None}
+        if "chunk_baseline" in runners and (stats := _index_stats(runners["chunk_baseline"])):
+            throughput["baseline_index"] = stats
         the_judge, judge_note = _make_judge(judge)
         if judge_note:
             notes.append(judge_note)
@@ -459,6 +458,11 @@ def _build_baseline_index(store: Path, config, progress: bool, lock: _StoreLock)
     with lock:
         runner = make_systems(["chunk_baseline"], store, "extractive", base=config, progress=progress)["chunk_baseline"]
     runner.close()
+    return _index_stats(runner)
+
+
+def _index_stats(runner) -> dict | None:
+    """The baseline's chunk-index build figures, if opening it built the index."""
     b = runner.baseline.build_stats
     return {**b, "chunks_per_s": b["embedded"] / b["seconds"] if b["seconds"] else None} if b else None
 
@@ -469,6 +473,7 @@ def _answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm:
     part's file; returns the threads each had (0 when nothing was left to answer). Raises, naming the parts, if any failed:
     what the others recorded is kept, and the same command continues the run."""
     import multiprocessing
+    import multiprocessing.connection
 
     done = _load_records(out_dir)
     pending = [it for it in items if any(_key(name, llm, it.id) not in done for name in systems)]
@@ -480,31 +485,33 @@ def _answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm:
     dealt = {k: [it.id for it in shard_items(pending, k, n)] for k in range(1, n + 1)}
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cpus // n)
-    files = [out_dir / f"items.shard-{k}-of-{n}.jsonl" for k in range(1, n + 1)]
+    ends = {out_dir / f"items.shard-{k}-of-{n}.jsonl": 0 for k in range(1, n + 1)}
+    for f in ends:  # the answers recorded before this run are not counted
+        with contextlib.suppress(OSError):
+            ends[f] = f.stat().st_size
 
-    def recorded() -> int:
-        total = 0
-        for f in files:
+    def new_answers() -> int:
+        """Lines the parts appended since the last look (each part writes one line per answer)."""
+        count = 0
+        for f, end in ends.items():
             with contextlib.suppress(OSError), open(f, "rb") as fh:
-                total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-        return total
+                fh.seek(end)
+                data = fh.read()
+                ends[f] = end + len(data)
+                count += data.count(b"\n")
+        return count
 
-    start = recorded()
     # spawn, not fork: each part loads its own models and torch threads into a fresh interpreter
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_part_main, args=(k, n, threads, {**qa_kwargs, "subset": dealt[k]}),
                          name=f"eval part {k}/{n}") for k in range(1, n + 1) if dealt[k]]
     bar = _bar(todo, f"{qa_kwargs['suite']} ({llm}) in {n} parts", progress)
-    seen = 0
     try:
         for p in procs:
             p.start()
-        while any(p.is_alive() for p in procs):
-            for p in procs:
-                p.join(timeout=2.0 / n)
-            now = recorded() - start
-            bar.update(now - seen)
-            seen = now
+        while alive := [p.sentinel for p in procs if p.is_alive()]:
+            multiprocessing.connection.wait(alive, timeout=2.0)
+            bar.update(new_answers())
     except KeyboardInterrupt:  # the parts got the same interrupt: let them stop at an answer's end
         for p in procs:
             p.join(timeout=30)
@@ -528,11 +535,8 @@ def _exit_text(code: int | None) -> str:
 
 def _part_main(k: int, n: int, threads: int, qa_kwargs: dict) -> None:
     """One ``--parts`` process: the ``--shard K/N`` part, on its share of the CPUs."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _process_setup()
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    warnings.filterwarnings("ignore")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     import torch
     import transformers
 
@@ -882,12 +886,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _process_setup() -> None:
+    """What every harness process sets first: offline models, quiet warnings, log lines on stderr."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _process_setup()
     out = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):

@@ -151,7 +151,7 @@ stop() {
 status() {
     local pids
     pids=$(running | tr "\n" " ")
-    say "parts running: ${pids:-none}" 
+    say "parts running: ${pids:-none}"
     [ -d "$OUT" ] && say "answers in $OUT: $(count "$OUT"/items*.jsonl) (committed here: $(count "$HERE"/items*.jsonl.gz)) of 33620"
 }
 
