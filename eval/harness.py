@@ -73,6 +73,11 @@ SHARD_FILES = "items.shard-*-of-*.jsonl"
 PART_FILES = "throughput.shard-*-of-*.json"
 
 
+def _items_file(out_dir: Path, shard: tuple[int, int] | None) -> Path:
+    """Where a run (or its ``--shard K/N`` part) records its answers, one line each."""
+    return out_dir / (ITEMS_FILE if shard is None else f"items.shard-{shard[0]}-of-{shard[1]}.jsonl")
+
+
 def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
              systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
              store_root: Path | None = None, judge: str = "local", seed: int = SEED,
@@ -224,7 +229,7 @@ def _run_qa(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None, llm
                          "throughput was not measured")
         items = complete
     todo = [(it, name) for it in items for name in systems if _key(name, llm, it.id) not in done]
-    items_file = out_dir / (ITEMS_FILE if shard is None else f"items.shard-{shard[0]}-of-{shard[1]}.jsonl")
+    items_file = _items_file(out_dir, shard)
     embedder = None
     if todo:
         with lock:  # the baseline's chunk index is built on first use: one process builds it, the others load it
@@ -485,7 +490,7 @@ def _answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm:
     dealt = {k: [it.id for it in shard_items(pending, k, n)] for k in range(1, n + 1)}
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cpus // n)
-    ends = {out_dir / f"items.shard-{k}-of-{n}.jsonl": 0 for k in range(1, n + 1)}
+    ends = {_items_file(out_dir, (k, n)): 0 for k in range(1, n + 1)}
     for f in ends:  # the answers recorded before this run are not counted
         with contextlib.suppress(OSError):
             ends[f] = f.stat().st_size
