@@ -8,6 +8,29 @@ from __future__ import annotations
 __all__ = ["Pipeline", "PipelineConfig"]
 
 
+def _refuse_a_second_kernels_package() -> None:
+    """Fail once, clearly, where the Hugging Face ``kernels`` distribution is installed beside sectionrag.
+
+    Its import name is the same as this project's own ``kernels/`` package, so whichever comes first on
+    ``sys.path`` hides the other: transformers then fails to load any model (``cannot import name
+    'CUDAProperties' from 'kernels'``), or the encoders cannot find the sparse-attention backends.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("kernels")
+    except PackageNotFoundError:
+        return
+    raise ImportError(
+        f"{dist.locate_file('')}: the 'kernels' package {dist.version} (Hugging Face hub kernels) is installed "
+        "in this environment; its import name is the same as sectionrag's own 'kernels' package, so one hides "
+        "the other. Install sectionrag in an environment without it (pip uninstall kernels); transformers 5.25 "
+        "and later require it, so keep to sectionrag's own requirement transformers<5.25")
+
+
+_refuse_a_second_kernels_package()
+
+
 def __getattr__(name: str):
     if name == "Pipeline":
         from pipeline.api import Pipeline
