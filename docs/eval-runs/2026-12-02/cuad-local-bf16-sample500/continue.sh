@@ -8,8 +8,8 @@
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh report DIR  # interim report (--report-only) in DIR
 #
 # `start` does only what is missing: `make setup`; the pinned worktree (commit 0aaffd6 and this folder's two
-# patches); the store (CUAD's 410 contracts ingested by the pinned code, ~25 min on two cores) and the
-# baseline's chunk index (~20 min); the run folder, filled from this folder's *.jsonl.gz (a part file that
+# patches); the store (CUAD's 410 contracts ingested by the pinned code, 25–40 min on two cores) and the
+# baseline's chunk index (20–42 min); the run folder, filled from this folder's *.jsonl.gz (a part file that
 # already holds more answers is kept). Then it starts the two `--shard K/2` parts, one thread each.
 # Checkpoints keep only complete JSON lines. Commit this folder after `checkpoint` or `stop`.
 # Paths (environment): WORK (default: cuad-run beside this checkout), PINNED, STORE, OUT under it.
@@ -67,12 +67,12 @@ setup() {
     fi
     [ "$(git -C "$PINNED" diff --stat | tail -1)" != "" ] || { say "error: $PINNED has no patches applied"; exit 1; }
     if [ ! -s "$WORK/ingest.json" ]; then
-        say "ingesting $DATA/cuad/contracts into $STORE with the pinned code (about 25 minutes)"
+        say "ingesting $DATA/cuad/contracts into $STORE with the pinned code (25–40 minutes)"
         (cd "$PINNED" && "$PY" -m pipeline.cli ingest "$DATA/cuad/contracts" --store "$STORE" --workers 2 --json) \
             > "$WORK/ingest.json.part"
         mv "$WORK/ingest.json.part" "$WORK/ingest.json"
     fi
-    say "the baseline's chunk index (built once, about 20 minutes; loaded when present)"
+    say "the baseline's chunk index (built once, 20–42 minutes; loaded when present)"
     (cd "$PINNED" && "$PY" -c "import sys; from eval.baseline import ChunkBaseline; ChunkBaseline.open(sys.argv[1], progress=True)" "$STORE")
     mkdir -p "$OUT"
     local gz name have want
@@ -100,7 +100,7 @@ start() {
         cd "$PINNED"  # python -m takes the packages from here
         for k in 1 2; do  # a simple command in the background: $! is the part's own pid (nohup execs python)
             OMP_NUM_THREADS=1 nohup "$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" \
-                --batch 4 --systems sectionrag,chunk_baseline --store "$STORE" --out "$OUT" --shard "$k/2" --json \
+                --batch 4 --systems sectionrag,chunk_baseline --store "$STORE" --data "$DATA" --out "$OUT" --shard "$k/2" --json \
                 --no-progress >> "$WORK/part$k.json" 2>> "$WORK/part$k.err" &
             echo $! > "$WORK/pid$k"
         done
@@ -160,7 +160,7 @@ report() {
     mkdir -p "$dest"
     cp "$OUT"/items*.jsonl "$dest"/
     (cd "$PINNED" && "$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" --batch 4 \
-        --systems sectionrag,chunk_baseline --store "$STORE" --out "$dest" --report-only --no-progress)
+        --systems sectionrag,chunk_baseline --store "$STORE" --data "$DATA" --out "$dest" --report-only --no-progress)
 }
 
 case "${1:-}" in
