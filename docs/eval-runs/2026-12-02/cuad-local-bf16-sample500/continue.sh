@@ -25,6 +25,9 @@ PY=$REPO/.venv/bin/python
 CONFIG=$REPO/docs/eval-runs/2026-12-01-evening/bf16.toml
 DATA=${DATA:-$(dirname "$REPO")/shared/data}
 PINNED_COMMIT=0aaffd6
+# The pinned harness with the arguments every part and report share (run from $PINNED)
+HARNESS=("$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" --batch 4
+    --systems sectionrag,chunk_baseline --store "$STORE" --data "$DATA")
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 say() { echo "continue.sh: $*" >&2; }
@@ -99,9 +102,8 @@ start() {
     (
         cd "$PINNED"  # python -m takes the packages from here
         for k in 1 2; do  # a simple command in the background: $! is the part's own pid (nohup execs python)
-            OMP_NUM_THREADS=1 nohup "$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" \
-                --batch 4 --systems sectionrag,chunk_baseline --store "$STORE" --data "$DATA" --out "$OUT" --shard "$k/2" --json \
-                --no-progress >> "$WORK/part$k.json" 2>> "$WORK/part$k.err" &
+            OMP_NUM_THREADS=1 nohup "${HARNESS[@]}" --out "$OUT" --shard "$k/2" --json --no-progress \
+                >> "$WORK/part$k.json" 2>> "$WORK/part$k.err" &
             echo $! > "$WORK/pid$k"
         done
     )
@@ -159,8 +161,7 @@ report() {
     local dest=${1:?"report needs a folder: continue.sh report DIR"}
     mkdir -p "$dest"
     cp "$OUT"/items*.jsonl "$dest"/
-    (cd "$PINNED" && "$PY" -m eval.harness --suite cuad --llm local --config "$CONFIG" --batch 4 \
-        --systems sectionrag,chunk_baseline --store "$STORE" --data "$DATA" --out "$dest" --report-only --no-progress)
+    (cd "$PINNED" && "${HARNESS[@]}" --out "$dest" --report-only --no-progress)
 }
 
 case "${1:-}" in
