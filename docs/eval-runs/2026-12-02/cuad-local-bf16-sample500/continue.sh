@@ -6,12 +6,15 @@
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh checkpoint  # recorded answers -> this folder (gzipped)
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh stop        # stop the parts, then checkpoint
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh report DIR  # interim report (--report-only) in DIR
+#   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh rest        # the last answers in two even halves
 #
 # `start` does only what is missing: `make setup`; the pinned worktree (commit 0aaffd6 and this folder's two
 # patches); the store (CUAD's 410 contracts ingested by the pinned code, 25–40 min on two cores) and the
 # baseline's chunk index (20–42 min); the run folder, filled from this folder's *.jsonl.gz (a part file that
 # already holds more answers is kept). Then it starts the two `--shard K/2` parts, one thread each.
-# Checkpoints keep only complete JSON lines. Commit this folder after `checkpoint` or `stop`.
+# `rest` (parts stopped) deals the documents still unanswered into two even halves afresh and answers them in
+# two processes with the same pinned harness (split_rest.py): for the run's end, when one part has finished
+# and the other has a long tail. Checkpoints keep only complete JSON lines. Commit this folder after `checkpoint` or `stop`.
 # Paths (environment): WORK (default: cuad-run beside this checkout), PINNED, STORE, OUT under it.
 set -euo pipefail
 
@@ -37,7 +40,7 @@ running() {  # the parts' pids that are alive
     for k in 1 2; do
         [ -f "$WORK/pid$k" ] || continue
         pid=$(cat "$WORK/pid$k")
-        if kill -0 "$pid" 2>/dev/null && grep -q "eval.harness" "/proc/$pid/cmdline" 2>/dev/null; then
+        if kill -0 "$pid" 2>/dev/null && grep -qE "eval.harness|split_rest.py" "/proc/$pid/cmdline" 2>/dev/null; then
             echo "$pid"
         fi
     done
@@ -92,17 +95,22 @@ setup() {
     done
 }
 
-start() {
+start() {  # start [rest]: the two --shard parts, or with `rest` the two halves of what is left
+    local run=("${HARNESS[@]}")
     if [ -n "$(running)" ]; then
         say "parts already running: $(running | tr '\n' ' ')"
         return
     fi
     setup
+    if [ "${1:-}" = rest ]; then
+        (cd "$PINNED" && "$PY" "$HERE/split_rest.py" plan "$OUT" "$DATA") | sed 's/^/continue.sh: rest: /' >&2
+        run=("$PY" "$HERE/split_rest.py" "${HARNESS[@]:3}")
+    fi
     local k
     (
         cd "$PINNED"  # python -m takes the packages from here
         for k in 1 2; do  # a simple command in the background: $! is the part's own pid (nohup execs python)
-            OMP_NUM_THREADS=1 nohup "${HARNESS[@]}" --out "$OUT" --shard "$k/2" --json --no-progress \
+            OMP_NUM_THREADS=1 nohup "${run[@]}" --out "$OUT" --shard "$k/2" --json --no-progress \
                 >> "$WORK/part$k.json" 2>> "$WORK/part$k.err" &
             echo $! > "$WORK/pid$k"
         done
@@ -166,9 +174,10 @@ report() {
 
 case "${1:-}" in
     start) start ;;
+    rest) start rest ;;
     status) status ;;
     checkpoint) checkpoint ;;
     stop) stop ;;
     report) report "${2:-}" ;;
-    *) echo "usage: $0 start | status | checkpoint | stop | report DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 start | rest | status | checkpoint | stop | report DIR" >&2; exit 2 ;;
 esac
