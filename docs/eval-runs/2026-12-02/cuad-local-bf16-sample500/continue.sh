@@ -7,6 +7,7 @@
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh stop        # stop the parts, then checkpoint
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh report DIR  # interim report (--report-only) in DIR
 #   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh rest        # the last answers in two even halves
+#   bash docs/eval-runs/2026-12-02/cuad-local-bf16-sample500/continue.sh final DIR   # the plain command's report in DIR (all answered)
 #
 # `start` does only what is missing: `make setup`; the pinned worktree (commit 0aaffd6 and this folder's two
 # patches); the store (CUAD's 410 contracts ingested by the pinned code, 25–40 min on two cores) and the
@@ -165,11 +166,17 @@ status() {
     [ -d "$OUT" ] && say "answers in $OUT: $(count "$OUT"/items*.jsonl) (committed here: $(count "$HERE"/items*.jsonl.gz)) of 33620"
 }
 
-report() {
+report() {  # report DIR [final]: --report-only, or with `final` the plain command (it answers what is left)
     local dest=${1:?"report needs a folder: continue.sh report DIR"}
     mkdir -p "$dest"
     cp "$OUT"/items*.jsonl "$dest"/
-    (cd "$PINNED" && "${HARNESS[@]}" --out "$dest" --report-only --no-progress)
+    if [ "${2:-}" = final ]; then
+        [ -z "$(running)" ] || { say "error: parts still running: $(running | tr '\n' ' ')"; exit 1; }
+        cp "$OUT"/throughput.shard-*-of-*.json "$dest"/ 2>/dev/null || true
+        (cd "$PINNED" && "${HARNESS[@]}" --out "$dest" --json --no-progress)
+    else
+        (cd "$PINNED" && "${HARNESS[@]}" --out "$dest" --report-only --no-progress)
+    fi
 }
 
 case "${1:-}" in
@@ -179,5 +186,6 @@ case "${1:-}" in
     checkpoint) checkpoint ;;
     stop) stop ;;
     report) report "${2:-}" ;;
-    *) echo "usage: $0 start | rest | status | checkpoint | stop | report DIR" >&2; exit 2 ;;
+    final) report "${2:-}" final ;;
+    *) echo "usage: $0 start | rest | status | checkpoint | stop | report DIR | final DIR" >&2; exit 2 ;;
 esac
