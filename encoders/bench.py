@@ -104,6 +104,25 @@ def bench_encoder(lengths: list[int], device: str = "cpu", impls: list[str] | No
                        "threads": threads or _threads()}}
 
 
+def section_throughput(sections: list[tuple[str, str]], *, max_tokens: int = 16384, model_path=None) -> dict:
+    """Tokens per second of ``LongEncoder`` (automatic backend) reading each ``(section text, question)`` whole,
+    the question as global tokens, after one warm-up; sections past ``max_tokens`` are cut there."""
+    from encoders.long_encoder import LongEncoder
+
+    if not sections:
+        return {"tokens_per_s": None}
+    enc = LongEncoder(model_path, max_tokens=max_tokens)
+    enc.encode("warm up", query="warm up")
+    tokens, truncated, t0 = [], 0, time.perf_counter()
+    for text, question in sections:
+        out = enc.encode(text, query=question)
+        tokens.append(len(out.token_embeddings))
+        truncated += out.truncated
+    dt = time.perf_counter() - t0
+    return {"tokens_per_s": sum(tokens) / dt if dt else None, "sections": len(sections), "tokens": sum(tokens),
+            "longest_tokens": max(tokens), "truncated": truncated, "seconds": round(dt, 3)}
+
+
 def _threads() -> int:
     import torch
 

@@ -36,7 +36,7 @@ class Embedder:
     """
 
     def __init__(self, model_path: str | Path | None = None, batch_size: int = 32, device: str = "cpu",
-                 cache_size: int = 20_000) -> None:
+                 cache_size: int = 20_000, max_seq_length: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if cache_size < 0:
@@ -45,6 +45,8 @@ class Embedder:
         self.batch_size = batch_size
         self.device = device
         self.cache_size = cache_size
+        self.max_seq_length = max_seq_length
+        """Tokens a text is cut to (None: the model's own setting, 256 for the shipped MiniLM)."""
         self._model = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -58,7 +60,10 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
 
                 path = self.model_path or default_model_path()
-                self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+                model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+                if self.max_seq_length is not None:
+                    model.max_seq_length = self.max_seq_length
+                self._model = model
 
     @property
     def model(self):
@@ -101,9 +106,14 @@ class Embedder:
         Side-by-side measurements use one per system, so no system answers from vectors another computed.
         """
         other = Embedder(self.model_path, self.batch_size, self.device,
-                         self.cache_size if cache_size is None else cache_size)
+                         self.cache_size if cache_size is None else cache_size, self.max_seq_length)
         other._model = self.model
         return other
+
+    def with_max_seq_length(self, max_seq_length: int) -> Embedder:
+        """An embedder of the same model, loaded apart, that cuts texts at ``max_seq_length`` tokens (the
+        shipped MiniLM has 512 positions and is trained at 256)."""
+        return Embedder(self.model_path, self.batch_size, self.device, self.cache_size, max_seq_length)
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:
         """``encode`` with a least-recently-used cache of the last ``cache_size`` texts' vectors.

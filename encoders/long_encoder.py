@@ -12,7 +12,6 @@ Nothing loads at import time; ``warm_up`` (idempotent) loads the tokenizer and t
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,21 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences (and lines) of ``text``, whitespace trimmed, empty ones dropped."""
-    spans, start = [], 0
-    for match in [*_SENTENCE_END.finditer(text), None]:
-        end = match.start() if match else len(text)
-        piece = text[start:end]
-        if piece.strip():
-            lead = len(piece) - len(piece.lstrip())
-            spans.append((start + lead, start + len(piece.rstrip())))
-        if match:
-            start = match.end()
-    return spans
+from pipeline.text import sentence_spans
 
 
 @dataclass(frozen=True)

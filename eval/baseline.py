@@ -13,6 +13,9 @@ generation, chunk size, embedder), written to a temporary folder and renamed int
 reader never sees half an index. When the store changes the index is rebuilt, re-using the
 embeddings of documents whose text did not change.
 
+Everything it uses comes through the public API: the store's documents, the pipeline's embedder (a copy
+that reads 512 tokens) and its answer writer (``Pipeline.draft``, the prompt ``ask`` uses).
+
 >>> base = ChunkBaseline.open("store/")                     # builds or loads the chunk index
 >>> chunks = base.search("How can the agreement be terminated?", k=5)
 >>> answer = base.answer("How can the agreement be terminated?", k=5, llm="extractive")
@@ -32,11 +35,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from encoders.embedder import Embedder
-from pipeline.passages import passage_windows
-from pipeline.store import SectionStore
-from pipeline.text import sentence_spans, trim_span
-from pipeline.types import Answer, Citation
+from pipeline import ABSTAIN_TEXT, Answer, Citation, Evidence, Pipeline
+from pipeline.text import MIN_WORDS, content_words, relevance, sentence_spans, split_claims, trim_span
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,10 @@ def chunk_spans(text: str, tokenizer, chunk_tokens: int) -> list[tuple[int, int]
     """Char spans of consecutive windows of ``chunk_tokens - 2`` text tokens (room for [CLS] and [SEP])."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = [(s, e) for s, e in enc["offset_mapping"] if e > s]
+    room = chunk_tokens - 2
     spans = []
-    for s, e in passage_windows(offsets, chunk_tokens - 2, 0):
-        s, e = trim_span(text, s, e)
+    for i in range(0, len(offsets), room):
+        s, e = trim_span(text, offsets[i][0], offsets[min(i + room, len(offsets)) - 1][1])
         if e > s:
             spans.append((s, e))
     return spans
@@ -74,9 +75,9 @@ def chunk_spans(text: str, tokenizer, chunk_tokens: int) -> list[tuple[int, int]
 class ChunkBaseline:
     """Top-k fixed-size chunks from an exact FAISS index, answered by the same writer without a verifier."""
 
-    def __init__(self, store: SectionStore, embedder: Embedder, chunk_tokens: int, doc_ids: list[str],
+    def __init__(self, pipeline: Pipeline, embedder, chunk_tokens: int, doc_ids: list[str],
                  starts: np.ndarray, ends: np.ndarray, index: faiss.Index) -> None:
-        self.store = store
+        self.pipeline = pipeline
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens
         self.chunk_doc = doc_ids          # [N] doc id of chunk i
@@ -86,69 +87,69 @@ class ChunkBaseline:
         rows: dict[str, list[int]] = {}
         for i, d in enumerate(doc_ids):
             rows.setdefault(d, []).append(i)
-        self._rows_of = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
+        self.rows_of = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
         self.build_stats: dict | None = None
         """Set when this instance built (rather than loaded) its index: chunks, embedded, seconds."""
         self._shas: dict[str, str] = {}
         self._texts: dict[str, str] = {}
-        self._llms: dict[str, object] = {}
 
     # -- build / load --------------------------------------------------------------------------
     @classmethod
-    def open(cls, store_dir: str | Path, chunk_tokens: int = 512, *, embedder: Embedder | None = None,
+    def open(cls, store: str | Path | Pipeline, chunk_tokens: int = 512, *, embedder=None,
              progress: bool = False) -> ChunkBaseline:
-        """Loads the cached chunk index of ``store_dir`` if it matches the store, else (re)builds it."""
+        """Loads the cached chunk index of the store (a folder, or a ``Pipeline`` over it, whose answer writer
+        the baseline then uses) if it matches the store, else (re)builds it. ``embedder`` is one from an
+        earlier ``open`` (the baseline's own 512-token copy of the pipeline's)."""
         if not 16 <= chunk_tokens <= MODEL_POSITIONS:
             raise ValueError(f"chunk_tokens must be between 16 and {MODEL_POSITIONS} (the embedder's positions)")
-        store = SectionStore(store_dir)
+        pipeline = store if isinstance(store, Pipeline) else Pipeline(store)
         if embedder is None:
-            embedder = Embedder()
-        # a separate model setting: the baseline embeds whole 512-token chunks, the pipeline ≤ 256-token passages
-        embedder.model.max_seq_length = MODEL_POSITIONS
+            # a model of its own: the baseline embeds whole 512-token chunks, the pipeline ≤ 256-token passages
+            embedder = pipeline.embedder.with_max_seq_length(MODEL_POSITIONS)
         model_key = str(embedder.model_path or "default-minilm")
-        generation = store.generation
-        root = Path(store_dir) / CACHE_DIR
+        generation = pipeline.generation
+        root = pipeline.folder / CACHE_DIR
         name = f"c{chunk_tokens}-g{generation}"
         folder = root / name
         meta = _read_meta(folder)
         if meta and meta.get("model") == model_key and meta.get("format") == CACHE_FORMAT:
-            return cls._load(store, embedder, chunk_tokens, folder)
+            return cls._load(pipeline, embedder, chunk_tokens, folder)
         previous = _latest_cache(root, chunk_tokens, model_key)
-        self = cls._build(store, embedder, chunk_tokens, previous, progress)
+        self = cls._build(pipeline, embedder, chunk_tokens, previous, progress)
         self._save(root, name, generation, model_key)
         return self
 
     @classmethod
-    def _load(cls, store: SectionStore, embedder: Embedder, chunk_tokens: int, folder: Path) -> ChunkBaseline:
+    def _load(cls, pipeline: Pipeline, embedder, chunk_tokens: int, folder: Path) -> ChunkBaseline:
         arrays = np.load(folder / "chunks.npz", allow_pickle=False)
         doc_ids = json.loads((folder / "docs.json").read_text())["chunk_docs"]
         index = faiss.read_index(str(folder / "chunks.faiss"))
-        return cls(store, embedder, chunk_tokens, doc_ids, arrays["starts"], arrays["ends"], index)
+        return cls(pipeline, embedder, chunk_tokens, doc_ids, arrays["starts"], arrays["ends"], index)
 
     @classmethod
-    def _build(cls, store: SectionStore, embedder: Embedder, chunk_tokens: int, previous: Path | None,
+    def _build(cls, pipeline: Pipeline, embedder, chunk_tokens: int, previous: Path | None,
                progress: bool) -> ChunkBaseline:
         reuse: dict[str, tuple[str, np.ndarray, np.ndarray, np.ndarray]] = {}
         if previous is not None:  # documents whose text is unchanged keep their chunks and vectors
             try:
-                old = cls._load(store, embedder, chunk_tokens, previous)
+                old = cls._load(pipeline, embedder, chunk_tokens, previous)
                 shas = json.loads((previous / "docs.json").read_text())["sha"]
                 vecs = old.index.reconstruct_n(0, old.index.ntotal) if old.index.ntotal else None
-                for d, rows in old._rows_of.items():
+                for d, rows in old.rows_of.items():
                     reuse[d] = (shas[d], old.starts[rows], old.ends[rows], vecs[rows])
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 log.warning("chunk baseline: previous cache %s unusable (%s); embedding everything", previous, exc)
         t0 = time.perf_counter()
         doc_ids, starts, ends, vecs, shas = [], [], [], [], {}
         n_embedded = 0
-        ids = store.document_ids()
+        ids = pipeline.documents()
         it = ids
         if progress:
             from tqdm import tqdm
 
             it = tqdm(ids, desc="chunk baseline index", unit="doc", leave=False)
         for d in it:
-            doc = store.document(d)
+            doc = pipeline.document(d)
             sha = doc.sha or str(hash(doc.text))
             shas[d] = sha
             if d in reuse and reuse[d][0] == sha:
@@ -167,7 +168,7 @@ class ChunkBaseline:
         index = faiss.IndexFlatIP(dim)
         if vecs:
             index.add(np.ascontiguousarray(np.concatenate(vecs), dtype=np.float32))
-        self = cls(store, embedder, chunk_tokens, doc_ids,
+        self = cls(pipeline, embedder, chunk_tokens, doc_ids,
                    np.concatenate(starts) if starts else np.zeros(0, np.int64),
                    np.concatenate(ends) if ends else np.zeros(0, np.int64), index)
         self._shas = shas
@@ -205,7 +206,7 @@ class ChunkBaseline:
 
     def _text(self, doc_id: str) -> str:
         if doc_id not in self._texts:
-            self._texts[doc_id] = self.store.document_text(doc_id)
+            self._texts[doc_id] = self.pipeline.document(doc_id).text
         return self._texts[doc_id]
 
     def search(self, question: str, k: int, doc_ids: Sequence[str] | None = None) -> list[Chunk]:
@@ -214,10 +215,10 @@ class ChunkBaseline:
             raise ValueError("k must be at least 1")
         params = None
         if doc_ids:
-            unknown = [d for d in doc_ids if d not in self._rows_of]
+            unknown = [d for d in doc_ids if d not in self.rows_of]
             if len(unknown) == len(doc_ids):
                 return []
-            rows = np.concatenate([self._rows_of[d] for d in doc_ids if d in self._rows_of]).astype(np.int64)
+            rows = np.concatenate([self.rows_of[d] for d in doc_ids if d in self.rows_of]).astype(np.int64)
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
         if self.index.ntotal == 0:
             return []
@@ -232,64 +233,47 @@ class ChunkBaseline:
         return out
 
     # -- answer --------------------------------------------------------------------------------
-    def _llm(self, llm: str):
-        from graphs.llm import make_llm
-        from pipeline.config import SynthesizeConfig
-
-        if llm not in self._llms:
-            self._llms[llm] = make_llm(SynthesizeConfig(llm=llm))
-        return self._llms[llm]
-
-    def answer(self, question: str, k: int, llm: str, doc_ids: Sequence[str] | None = None, *,
-               max_new_tokens: int = 96, writer=None) -> Answer:
+    def answer(self, question: str, k: int, llm: str, doc_ids: Sequence[str] | None = None) -> Answer:
         """The top ``k`` chunks, numbered, straight to the answer writer; its claims are returned unchecked.
 
         Citations are the chunks the writer cites (``[n]``), whole. ``support`` is 1.0 for any answer
-        (nothing is verified, every claim is returned) and 0.0 when the writer abstains. ``writer``
-        overrides the backend ``llm`` names with an already loaded ``graphs.llm.ChatModel``.
+        (nothing is verified, every claim is returned) and 0.0 when the writer abstains. ``llm`` is
+        ``extractive`` or the writer of the pipeline the baseline was opened with (``Pipeline.draft``).
         """
-        return self.answer_with_chunks(question, k, llm, doc_ids, max_new_tokens=max_new_tokens, writer=writer)[0]
+        return self.answer_with_chunks(question, k, llm, doc_ids)[0]
 
-    def answer_with_chunks(self, question: str, k: int, llm: str, doc_ids: Sequence[str] | None = None, *,
-                           max_new_tokens: int = 96, writer=None) -> tuple[Answer, list[Chunk]]:
+    def answer_with_chunks(self, question: str, k: int, llm: str, doc_ids: Sequence[str] | None = None
+                           ) -> tuple[Answer, list[Chunk]]:
         """``answer`` and the chunks the writer was given (what the evaluation judges the answer against)."""
-        from graphs import prompts
-        from graphs.nodes import ABSTAIN_TEXT
-        from graphs.state import Evidence
-        from graphs.verifier import split_claims
-
         t0 = time.perf_counter()
         chunks = self.search(question, k, doc_ids)
         evidence = [Evidence(n=i + 1, doc_id=c.doc_id, section_id="", start=c.start, end=c.end, text=c.text,
                              score=c.score) for i, c in enumerate(chunks)]
         t1 = time.perf_counter()
-        model = writer if writer is not None else self._llm(llm)
         if not evidence:
-            draft = prompts.NOT_FOUND
-        elif model is None:
-            draft = self._extractive(question, evidence)
+            text, claims = "", []
+        elif llm == "extractive":
+            text = self._extractive(question, evidence)
+            claims = split_claims(text)
         else:
-            draft = model.chat(prompts.answer_messages(question, evidence), max_new_tokens)
+            draft = self.pipeline.draft(question, evidence, llm=llm)
+            text, claims = draft.text, list(draft.claims)
         t2 = time.perf_counter()
         timings = (("retrieve", round(t1 - t0, 4)), ("synthesize", round(t2 - t1, 4)), ("total", round(t2 - t0, 4)))
-        claims = split_claims(draft) if prompts.NOT_FOUND not in draft.upper() else []
         if not claims:
             return Answer(text=ABSTAIN_TEXT, citations=(), abstained=True, support=0.0, timings=timings), chunks
         by_n = {ev.n: ev for ev in evidence}
         cited = [by_n[n] for _, ns in claims for n in ns if n in by_n]
         citations = tuple(dict.fromkeys(Citation(doc_id=ev.doc_id, section_id="", start=ev.start, end=ev.end,
                                                  quote=ev.text) for ev in cited))
-        return Answer(text=draft.strip(), citations=citations, abstained=False, support=1.0, timings=timings), chunks
+        return Answer(text=text.strip(), citations=citations, abstained=False, support=1.0, timings=timings), chunks
 
-    def _extractive(self, question: str, evidence) -> str:
+    def _extractive(self, question: str, evidence: list[Evidence]) -> str:
         """No LLM: the chunks' sentences closest to the question, verbatim, each citing its chunk.
 
         The same rule as the pipeline's extractive writer (best sentences within a margin of the best,
-        relevance = 0.7 × cosine + 0.3 × word overlap), applied to the chunks it was handed.
+        ``pipeline.text.relevance``), applied to the chunks it was handed.
         """
-        from graphs.evidence import MIN_WORDS, relevance
-        from graphs.verifier import content_words
-
         cands = []
         for ev in evidence:
             for s, e in sentence_spans(ev.text, max_chars=600):
@@ -303,6 +287,9 @@ class ChunkBaseline:
         best = scores[order[0]]
         picked = [int(i) for i in order if scores[i] >= best - EXTRACTIVE_MARGIN]
         return " ".join(f"{' '.join(cands[i][1].split())} [{cands[i][0]}]" for i in picked)
+
+    def close(self) -> None:
+        self.pipeline.close()
 
 
 def _read_meta(folder: Path) -> dict | None:

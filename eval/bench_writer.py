@@ -122,8 +122,8 @@ def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = 
     """``{"machine", "rows"}`` (see the module docstring); arguments as on the command line."""
     import torch
 
-    from eval.machine import cpu_model
     from pipeline.config import LOCAL_DTYPES
+    from pipeline.host import cpu_model
 
     lengths, sizes = _ints(tokens, "--tokens"), _ints(batches, "--batch")
     names = [d.strip() for d in dtypes.split(",") if d.strip()]

@@ -62,8 +62,8 @@ from pathlib import Path
 
 from eval import metrics
 from eval.datasets import QA_SUITES, SEED, SUITES, Item, align_spans, load_suite, sample_items
-from eval.machine import cpu
 from eval.scoring import HEADLINE, QUALITY, run_from_record, score
+from pipeline.host import cpu
 
 log = logging.getLogger("eval")
 

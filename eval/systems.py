@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import PipelineConfig
-from pipeline.types import Answer
+from pipeline import Answer, Pipeline, PipelineConfig
 
 BASELINE_K = 5
 """Chunks handed to the writer by the baseline (5 × 512 tokens ≈ the pipeline's evidence budget and more)."""
@@ -89,35 +88,28 @@ class Run:
 
 
 class PipelineSystem:
-    """The sectionrag flow with one configuration, run through its LangGraph graph so the evidence shows."""
+    """The sectionrag flow with one configuration: ``Pipeline.ask(..., trace=True)``, so the evidence shows."""
 
-    def __init__(self, name: str, store: Path, config: PipelineConfig, embedder, writer) -> None:
-        from pipeline import Pipeline
-
+    def __init__(self, name: str, pipeline: Pipeline) -> None:
         self.name = name
-        self.pipeline = Pipeline(store, config)
-        # one MiniLM for every system, each with its own embedding cache: no system's latency benefits
-        # from sentences another system embedded for the same question
-        self.pipeline.embedder = embedder.shared_copy()
-        self.writer = writer
-        self.config = config
+        self.pipeline = pipeline
 
     def run(self, question: str, doc_ids: Sequence[str] | None) -> Run:
-        from graphs.graph import build_graph
-        from graphs.nodes import QANodes
-
-        p = self.pipeline
         t0 = time.perf_counter()
-        # the same objects Pipeline.ask wires together, but the final state is kept (for the evidence)
-        nodes = QANodes(store=p._open_store(), retriever=p._retriever(), embed=p.embedder.encode_cached, llm=self.writer,
-                        config=self.config, read=p._read_sentences(self.config))
-        state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
-                                           "top_sections": None})
+        answer = self.pipeline.ask(question, doc_ids, trace=True)
         seconds = time.perf_counter() - t0
-        answer: Answer = state["answer"]
         retrieved = tuple(Span(s.doc_id, s.start, s.end) for s in answer.sections)
-        context = tuple(Span(ev.doc_id, ev.start, ev.end, ev.text) for ev in state.get("evidence", []))
-        return Run(answer=answer, retrieved=retrieved, context=context, seconds=seconds)
+        context = tuple(Span(ev.doc_id, ev.start, ev.end, ev.text) for ev in answer.trace.evidence)
+        return Run(answer=dataclasses.replace(answer, trace=None), retrieved=retrieved, context=context,
+                   seconds=seconds)
+
+    def reading(self) -> dict | None:
+        """What its long encoder read for the digest in this process (None when it read nothing)."""
+        read = self.pipeline.reading()
+        if not read["tokens"]:
+            return None
+        return {**read, "seconds": round(read["seconds"], 3),
+                "tokens_per_s": read["tokens"] / read["seconds"] if read["seconds"] else None}
 
     def close(self) -> None:
         self.pipeline.close()
@@ -126,45 +118,84 @@ class PipelineSystem:
 class BaselineSystem:
     name = "chunk_baseline"
 
-    def __init__(self, store: Path, embedder, llm: str, writer, k: int = BASELINE_K, progress: bool = False) -> None:
-        from encoders.embedder import Embedder
+    def __init__(self, pipeline: Pipeline, llm: str, k: int = BASELINE_K, progress: bool = False) -> None:
         from eval.baseline import ChunkBaseline
 
-        # its own MiniLM instance: the baseline raises max_seq_length to 512, the pipeline's stays as configured
-        self.baseline = ChunkBaseline.open(store, embedder=Embedder(embedder.model_path), progress=progress)
-        self.llm, self.writer, self.k = llm, writer, k
+        self.baseline = ChunkBaseline.open(pipeline, progress=progress)
+        self.llm, self.k = llm, k
 
     def run(self, question: str, doc_ids: Sequence[str] | None) -> Run:
         t0 = time.perf_counter()
-        answer, chunks = self.baseline.answer_with_chunks(question, self.k, self.llm, doc_ids, writer=self.writer)
+        answer, chunks = self.baseline.answer_with_chunks(question, self.k, self.llm, doc_ids)
         spans = tuple(Span(c.doc_id, c.start, c.end, c.text) for c in chunks)
         return Run(answer=answer, retrieved=spans, context=spans, seconds=time.perf_counter() - t0)
 
+    def reading(self) -> dict | None:
+        return None
+
     def close(self) -> None:
-        self.baseline.store.close()
+        self.baseline.close()
 
 
-def make_systems(names: Sequence[str], store: Path, llm: str, *, base: PipelineConfig | None = None,
-                 progress: bool = False, batch: int = 1) -> dict[str, PipelineSystem | BaselineSystem]:
-    """The named systems over ``store``, sharing one embedder and one loaded answer writer; with
-    ``batch`` > 1 the writer is a ``ChatBatcher`` for that many workers (the caller runs them)."""
-    from encoders.embedder import Embedder
-    from graphs.llm import ChatBatcher, make_llm
+class Systems:
+    """The named systems over one store, sharing one embedder and one loaded answer writer.
 
-    base = (base or PipelineConfig()).replace(synthesize={"llm": llm})
-    known = available_systems(base, variants=True)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown system(s) {', '.join(unknown)}; this checkout has {', '.join(known)}")
-    embedder = Embedder(base.index.embedder or None, batch_size=base.index.embed_batch,
-                        cache_size=base.index.embed_cache)
-    writer = make_llm(base.synthesize)
-    if batch > 1 and writer is not None:
-        writer = ChatBatcher(writer, batch)
-    out: dict[str, PipelineSystem | BaselineSystem] = {}
-    for name in names:
-        if name == "chunk_baseline":
-            out[name] = BaselineSystem(store, embedder, llm, writer, progress=progress)
-        else:
-            out[name] = PipelineSystem(name, store, system_config(name, base), embedder, writer)
-    return out
+    Each pipeline row is ``base.with_config(...)`` of one ``Pipeline``: the same MiniLM weights with a
+    sentence cache of its own (no system's latency benefits from sentences another embedded for the same
+    question) and the same writer. The baseline uses its own 512-token copy of the embedder.
+
+    >>> with Systems(["sectionrag", "chunk_baseline"], Path("store"), "extractive") as systems:
+    ...     run = systems["sectionrag"].run("Who are the parties?", None)
+    """
+
+    def __init__(self, names: Sequence[str], store: Path, llm: str, *, base: PipelineConfig | None = None,
+                 progress: bool = False) -> None:
+        base = (base or PipelineConfig()).replace(synthesize={"llm": llm})
+        known = available_systems(base, variants=True)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown system(s) {', '.join(unknown)}; this checkout has {', '.join(known)}")
+        self.base = Pipeline(store, base)
+        self.runners: dict[str, PipelineSystem | BaselineSystem] = {}
+        for name in names:
+            if name == "chunk_baseline":
+                self.runners[name] = BaselineSystem(self.base, llm, progress=progress)
+            else:
+                self.runners[name] = PipelineSystem(name, self.base.with_config(system_config(name, base)))
+
+    def __getitem__(self, name: str) -> PipelineSystem | BaselineSystem:
+        return self.runners[name]
+
+    def map(self, fn, tasks, batch: int) -> list:
+        """``[fn(t) for t in tasks]``, ``batch`` at a time with the writer's calls batched (``Pipeline.map_batched``)."""
+        return self.base.map_batched(fn, tasks, batch)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return self.base.batch_sizes
+
+    @property
+    def embedder(self):
+        """The systems' shared MiniLM."""
+        return self.base.embedder
+
+    def baseline_index(self) -> dict | None:
+        """The baseline's chunk-index build figures, if opening it built the index."""
+        runner = self.runners.get("chunk_baseline")
+        b = runner.baseline.build_stats if runner is not None else None
+        return {**b, "chunks_per_s": b["embedded"] / b["seconds"] if b["seconds"] else None} if b else None
+
+    def reading(self) -> dict:
+        """Per pipeline system, what its long encoder read for the digest (systems that read nothing left out)."""
+        return {name: read for name, r in self.runners.items() if (read := r.reading())}
+
+    def close(self) -> None:
+        for r in self.runners.values():
+            r.close()
+        self.base.close()
+
+    def __enter__(self) -> Systems:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

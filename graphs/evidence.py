@@ -18,14 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from graphs.state import Evidence
-from graphs.verifier import Embed, content_words
-from pipeline.retrieve import ScoredPassage
+from graphs.verifier import Embed
 from pipeline.store import SectionStore
-from pipeline.text import sentence_spans
-from pipeline.types import Section
+from pipeline.text import MIN_WORDS, content_words, relevance, sentence_spans
+from pipeline.types import Evidence, ScoredPassage, Section
 
-MIN_WORDS = 3
 MAX_SENTENCE_CHARS = 600
 NEAR_DUPLICATE = 0.95
 """Cosine above which a sentence repeats one already picked (overlapping passages, boilerplate)."""
@@ -46,13 +43,6 @@ def section_sentences(text: str, section: Section) -> list[tuple[int, int]]:
     ``MIN_WORDS`` content words: the sentences that can become evidence."""
     return [(s, e) for s, e in sentence_spans(text, section.start, section.end, max_chars=MAX_SENTENCE_CHARS)
             if len(content_words(text[s:e])) >= MIN_WORDS]
-
-
-def relevance(question: str, q_vec: np.ndarray, texts: Sequence[str], vecs: np.ndarray) -> np.ndarray:
-    """0.7 × cosine + 0.3 × share of the question's content words present."""
-    q_words = content_words(question)
-    overlap = np.array([len(q_words & content_words(t)) / len(q_words) if q_words else 0.0 for t in texts])
-    return 0.7 * (vecs @ q_vec) + 0.3 * overlap
 
 
 def select_evidence(

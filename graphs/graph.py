@@ -8,25 +8,32 @@
 ``summarize.enabled = False`` it passes, and ``retrieve`` draws the evidence from its best passages.
 
 The rewrite loop is bounded by ``VerifyConfig.max_revisions``; ``quote`` runs at most once.
+
+The graph holds no model or store: each run gets them as its context (``graphs.context.QAContext``), so
+one compiled graph serves every question of a ``Pipeline``::
+
+    graph = build_graph()
+    out = graph.invoke({"question": q}, context=QAContext(store=..., retriever=..., embed=..., llm=None, config=cfg))
+    out["answer"]                                    # an Answer; out["evidence"], out["claims"] beside it
 """
 
 from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs.nodes import QANodes
-from graphs.state import QAInput, QAState
+from graphs import nodes
+from graphs.context import QAContext
+from graphs.state import QAInput, QAOutput, QAState
+
+NODES = ("retrieve", "summarize", "synthesize", "verify", "quote", "finalize")
 
 
-def build_graph(nodes: QANodes):
-    """Compiles the flow; ``graph.invoke({"question": ...})`` returns the final state as a dict."""
-    g = StateGraph(QAState, input_schema=QAInput)
-    g.add_node("retrieve", nodes.retrieve)
-    g.add_node("summarize", nodes.summarize)
-    g.add_node("synthesize", nodes.synthesize)
-    g.add_node("verify", nodes.verify)
-    g.add_node("quote", nodes.quote)
-    g.add_node("finalize", nodes.finalize)
+def build_graph(checkpointer=None):
+    """Compiles the flow. With a ``checkpointer`` (e.g. LangGraph's ``SqliteSaver``) every node's update is
+    saved under the run's ``thread_id``, so a run that was interrupted can be resumed from its last node."""
+    g = StateGraph(QAState, context_schema=QAContext, input_schema=QAInput, output_schema=QAOutput)
+    for name in NODES:
+        g.add_node(name, getattr(nodes, name))
     g.add_edge(START, "retrieve")
     g.add_edge("retrieve", "summarize")
     g.add_edge("summarize", "synthesize")
@@ -34,4 +41,4 @@ def build_graph(nodes: QANodes):
     g.add_conditional_edges("verify", nodes.route_after_verify, ["synthesize", "quote", "finalize"])
     g.add_edge("quote", "verify")
     g.add_edge("finalize", END)
-    return g.compile()
+    return g.compile(checkpointer=checkpointer)

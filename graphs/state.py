@@ -1,4 +1,7 @@
-"""The question-answering graph's state: what flows between retrieve → synthesize → verify → finalize."""
+"""The question-answering graph's state: what flows between retrieve → summarize → synthesize → verify → finalize.
+
+``QAInput`` is what a caller gives, ``QAState`` what the nodes share, ``QAOutput`` what a run returns.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +9,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pipeline.retrieve import SectionFilter
-from pipeline.types import Answer, Citation, ScoredSection
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A numbered span handed to the answer writer (``[n]`` in its prompt)."""
-
-    n: int
-    doc_id: str
-    section_id: str
-    start: int
-    end: int
-    text: str
-    score: float = 0.0
-    """Relevance to the question (higher is more relevant)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimCheck:
-    """One claim of a draft answer and what the verifier found for it (evidence, not a yes/no)."""
-
-    claim: str
-    evidence: tuple[int, ...]
-    """The evidence numbers the claim cites (or, if it cited none, the one that supports it best)."""
-    citations: tuple[Citation, ...]
-    support: float
-    """0..1: how well the cited spans support the claim (words, numbers, negation, meaning)."""
-    supported: bool
-    reasons: tuple[str, ...] = ()
-    """Why support is low, e.g. ``"number 12.5 is not in the cited text"``."""
+from pipeline.types import Answer, ClaimCheck, Evidence, ScoredSection, SectionFilter
 
 
 @dataclass(kw_only=True)
@@ -69,3 +42,13 @@ class QAState(QAInput):
     """The final, verified answer."""
     timings: Annotated[dict[str, float], operator.or_] = field(default_factory=dict)
     """Seconds per stage; a rewritten stage adds to its entry."""
+
+
+@dataclass(kw_only=True)
+class QAOutput:
+    answer: Answer | None = None
+    """The final, verified answer."""
+    evidence: list[Evidence] = field(default_factory=list)
+    """The evidence the writer was last given."""
+    claims: list[ClaimCheck] = field(default_factory=list)
+    """The verifier's findings on the last draft, supported or not."""

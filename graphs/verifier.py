@@ -18,28 +18,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pipeline.text import sentence_spans
+from pipeline.text import content_words
 
 Embed = Callable[[list[str]], np.ndarray]
 
-_STOP = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "this", "that", "these", "those", "it", "its", "it's", "their", "there", "they", "them", "he", "she", "his", "her", "we", "our", "you", "your", "i", "me", "my", "which", "who", "whom", "what", "when", "where", "why", "how", "will", "would", "shall", "should", "may", "might", "can", "could", "do", "does", "did", "has", "have", "had", "not", "no", "any", "all", "each", "such", "than", "then", "so", "also", "into", "upon", "under", "over", "about", "per", "other", "same", "more", "most", "less", "than", "only", "very", "within", "without", "between"]
-)
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\(?-?\d[\d,]*(?:\.\d+)?\)?%?")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|doesn't|isn't|aren't|wasn't)\b", re.IGNORECASE)
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-_LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
 
 
 def numbers(text: str) -> set[str]:
@@ -52,28 +36,6 @@ def numbers(text: str) -> set[str]:
             n = n.rstrip("0").rstrip(".")
         if n:
             out.add(n)
-    return out
-
-
-def _cited(markers: str) -> tuple[int, ...]:
-    """The numbers in a run of ``[n]`` / ``[n, m]`` markers, in order."""
-    return tuple(int(n) for group in _MARKER.findall(markers) for n in re.split(r"\s*,\s*", group))
-
-
-def split_claims(draft: str) -> list[tuple[str, tuple[int, ...]]]:
-    """A draft with ``[n]`` markers → ``[(claim text without markers, cited numbers)]``."""
-    out: list[tuple[str, tuple[int, ...]]] = []
-    for s, e in sentence_spans(draft):
-        sentence = draft[s:e]
-        lead = _LEADING_MARKERS.match(sentence)
-        if lead and out:  # "… notice. [1] The next claim …": the markers close the claim before
-            out[-1] = (out[-1][0], out[-1][1] + _cited(lead.group()))
-            sentence = sentence[lead.end():]
-        claim, cited = _MARKER.sub("", sentence).strip(), _cited(sentence)
-        if content_words(claim):
-            out.append((claim, cited))
-        elif cited and out:  # a fragment without content words ("(see [3])") cites for the claim before
-            out[-1] = (out[-1][0], out[-1][1] + cited)
     return out
 
 

@@ -23,21 +23,7 @@ from pathlib import Path
 
 from ingest.errors import IngestError
 from pipeline.config import IngestConfig
-from pipeline.types import Document, FailedFile, Section
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFile:
-    """What a worker returns for one input: its documents with their sections."""
-
-    path: str
-    sha: str
-    documents: tuple[tuple[Document, tuple[Section, ...]], ...]
-
-    @property
-    def pages(self) -> int:
-        return sum(doc.pages for doc, _ in self.documents)
-
+from pipeline.types import FailedFile, ParsedFile
 
 Sink = Callable[[ParsedFile], tuple[int, int]]
 """Stores a parsed file; returns (sections, passages) stored."""

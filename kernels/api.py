@@ -32,8 +32,9 @@ import warnings
 import torch
 
 from kernels.pattern import SparsePattern
+from pipeline.types import ATTENTION_BACKENDS
 
-IMPLS = ("reference", "blocked", "cpp", "flex", "flex_eager", "triton", "flash")
+IMPLS = ATTENTION_BACKENDS
 
 
 class BackendUnavailable(RuntimeError):

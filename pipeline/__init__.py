@@ -1,11 +1,36 @@
 """sectionrag: question answering over long documents with whole-section retrieval and cited answers.
 
-The public API is ``Pipeline`` (imported lazily so that importing a submodule stays cheap).
+The public API: ``Pipeline`` and ``PipelineConfig``, the records in ``pipeline.types`` (re-exported here),
+the shared text rules in ``pipeline.text``, ``StoreLock`` for jobs sharing a store folder, and ``cpu()`` (the
+machine a measurement came from). ``Pipeline`` and ``PipelineConfig`` are imported lazily, so importing a
+submodule stays cheap.
 """
 
 from __future__ import annotations
 
-__all__ = ["Pipeline", "PipelineConfig"]
+from pipeline.host import cpu
+from pipeline.locks import StoreLock
+from pipeline.types import (
+    ABSTAIN_TEXT,
+    Answer,
+    Citation,
+    ClaimCheck,
+    Document,
+    Draft,
+    Evidence,
+    GraphStep,
+    IngestReport,
+    Passage,
+    ScoredSection,
+    Section,
+    SectionFilter,
+    Trace,
+)
+
+__all__ = [
+    "ABSTAIN_TEXT", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Evidence", "GraphStep", "IngestReport",
+    "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "Section", "SectionFilter", "StoreLock", "Trace", "cpu",
+]
 
 
 def _refuse_a_second_kernels_package() -> None:

@@ -1,32 +1,75 @@
-"""The public Python API: ``Pipeline(store=...)`` with ``ingest``, ``ask``, ``retrieve`` and ``sections``.
+"""The public Python API: ``Pipeline(store=...)`` with ``ingest``, ``ask``, ``stream``, ``retrieve`` and ``sections``.
 
 >>> from pipeline import Pipeline
 >>> p = Pipeline(store="store/")
 >>> p.ingest(["contracts/"])                       # IngestReport
->>> answer = p.ask("When does the agreement terminate?")
+>>> answer = p.ask("When does the agreement terminate?", trace=True)
 >>> for c in answer.citations:
 ...     assert p.document(c.doc_id).text[c.start:c.end] == c.quote
+>>> answer.trace.route                             # ('retrieve', 'summarize', 'synthesize', 'verify', 'finalize')
+>>> for step in p.stream("Who are the parties?"):  # each node's update as it finishes
+...     print(step.node, sorted(step.update))
+>>> p.ask("What is the governing law?", thread_id="q-17")   # resumable: a killed run continues from its last node
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import os
+import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Self
-
-import numpy as np
+from typing import Any, Self, TypeVar
 
 from encoders.embedder import Embedder
 from pipeline.config import PipelineConfig
 from pipeline.index import PassageIndex
-from pipeline.passages import make_passages
-from pipeline.retrieve import Retriever, SectionFilter
-from pipeline.store import SectionStore
-from pipeline.types import Answer, Document, IngestReport, ScoredSection, Section
+from pipeline.indexing import Indexer
+from pipeline.locks import StoreLock
+from pipeline.retrieve import Retriever
+from pipeline.store import DB_NAME, SectionStore
+from pipeline.types import (
+    Answer,
+    Document,
+    Draft,
+    Evidence,
+    GraphStep,
+    IngestReport,
+    Passage,
+    ScoredSection,
+    Section,
+    SectionFilter,
+    Trace,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CHECKPOINTS = "checkpoints.sqlite"
+"""Where a store folder keeps the graph's checkpoints of questions asked with a ``thread_id``."""
+
+
+class _Writers:
+    """The answer writers a ``Pipeline`` and the pipelines made from it with ``with_config`` share: one loaded
+    model per writer configuration, and, during ``map_batched``, the batcher its calls go through."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[tuple, Any] = {}
+        self.batcher = None
+        self.lock = threading.Lock()
+
+    def get(self, config: PipelineConfig):
+        from graphs.llm import make_llm
+
+        key = dataclasses.astuple(config.synthesize)
+        with self.lock:
+            if key not in self.loaded:
+                self.loaded[key] = make_llm(config.synthesize)
+            writer = self.loaded[key]
+        if self.batcher is not None and writer is not None and self.batcher.llm is writer:
+            return self.batcher
+        return writer
 
 
 class Pipeline:
@@ -37,12 +80,26 @@ class Pipeline:
         self.config = config or PipelineConfig()
         self.embedder = Embedder(self.config.index.embedder or None, batch_size=self.config.index.embed_batch,
                                  cache_size=self.config.index.embed_cache)
+        """The sentence embedder (all-MiniLM-L6-v2 unless ``[index] embedder`` names another)."""
+        self._writers = _Writers()
         self._store: SectionStore | None = None
         self._index: PassageIndex | None = None
-        self._llm = None
-        self._llm_key = None
-        self._reader = None
-        self._reader_key = None
+        self._readers = None
+        self._graphs: dict[bool, Any] = {}
+        self._checkpoints: sqlite3.Connection | None = None
+        self.batch_sizes: list[int] = []
+        """The size of every batched writer call the last ``map_batched`` made, in order."""
+
+    def with_config(self, config: PipelineConfig) -> Pipeline:
+        """A pipeline over the same store with another configuration, sharing this one's loaded models: the
+        embedder's weights (with a sentence cache of its own) and the answer writers. Side-by-side comparisons
+        use one per configuration, so no configuration answers from vectors another computed."""
+        if config.index != self.config.index:
+            raise ValueError("with_config keeps the store's index settings; open a Pipeline for other [index] values")
+        other = Pipeline(self.folder, config)
+        other.embedder = self.embedder.shared_copy()
+        other._writers = self._writers
+        return other
 
     # -- plumbing ------------------------------------------------------------------------------
     def _open_store(self, create: bool = False) -> SectionStore:
@@ -56,10 +113,17 @@ class Pipeline:
             self._index = PassageIndex.open(store, self.embedder.dim, self.config.index)
         return self._index
 
+    def _lock(self) -> StoreLock:
+        return StoreLock(self.folder / ".ingest.lock", wait=False,
+                         holder=f"another ingestion job is writing to store {self.folder}")
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-        self._store = self._index = None
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+        self._store = self._index = self._checkpoints = None
+        self._graphs.pop(True, None)
 
     def __enter__(self) -> Self:
         return self
@@ -67,45 +131,35 @@ class Pipeline:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @staticmethod
+    def is_store(folder: str | Path) -> bool:
+        """Whether ``folder`` holds a sectionrag store."""
+        return (Path(folder) / DB_NAME).is_file()
+
     # -- ingest --------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
         """Reads, sectionizes, embeds and stores files (folders are walked); unchanged files are skipped."""
-        from ingest.job import ParsedFile, run_local
+        from ingest.job import run_local
 
         cfg = self.config.ingest
         store = self._open_store(create=True)
-        with _StoreLock(self.folder):
-            index = self._open_index()
-            last_save = time.monotonic()
-
-            def sink(parsed: ParsedFile) -> tuple[int, int]:
-                nonlocal last_save
-                items, n_sections, n_passages = [], 0, 0
-                for doc, sections in parsed.documents:
-                    passages = [p for s in sections for p in make_passages(
-                        s, self.embedder.tokenizer, self.config.index.passage_tokens, self.config.index.passage_overlap)]
-                    vecs = self.embedder.encode([p.text for p in passages])
-                    items.append((doc, sections, passages, vecs))
-                    n_sections += len(sections)
-                    n_passages += len(passages)
-                removed, added = store.put_file(parsed.path, parsed.sha, items)
-                index.remove(removed)
-                index.add(np.asarray(added, dtype=np.int64), np.concatenate([v for *_, v in items]) if items else
-                          np.zeros((0, self.embedder.dim), dtype=np.float32))
-                if time.monotonic() - last_save > 60:
-                    index.save()
-                    last_save = time.monotonic()
-                return n_sections, n_passages
-
+        with self._lock(), Indexer(store, self._open_index(), self.embedder, self.config.index) as indexer:
             if cfg.engine == "ray":
                 from ingest.ray_job import run_ray
 
-                counts, failed, seconds = run_ray(paths, stored_sha=store.file_sha, sink=sink, cfg=cfg, progress=progress)
+                counts, failed, seconds = run_ray(paths, stored_sha=store.file_sha, sink=indexer, cfg=cfg,
+                                                  progress=progress)
             else:
-                counts, failed, seconds = run_local(paths, stored_sha=store.file_sha, sink=sink, cfg=cfg, progress=progress)
-            index.save()
+                counts, failed, seconds = run_local(paths, stored_sha=store.file_sha, sink=indexer, cfg=cfg,
+                                                    progress=progress)
         return IngestReport(documents=counts.documents, sections=counts.sections, passages=counts.passages,
                             pages=counts.pages, seconds=round(seconds, 3), skipped=counts.skipped, failed=tuple(failed))
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Removes documents from the store and the index; returns how many passages went with them."""
+        self._check_docs(doc_ids)
+        with self._lock():
+            return Indexer(self._open_store(), self._open_index(), self.embedder, self.config.index).delete(doc_ids)
 
     # -- read ----------------------------------------------------------------------------------
     def sections(self, doc_id: str | None = None) -> list[Section]:
@@ -114,11 +168,20 @@ class Pipeline:
             self._check_docs([doc_id])
         return store.sections(doc_id)
 
+    def passages(self, limit: int | None = None) -> list[Passage]:
+        """Stored passages (the embedded windows of sections) in the order they were stored, at most ``limit``."""
+        return self._open_store().passages(limit)
+
     def document(self, doc_id: str) -> Document:
         return self._open_store().document(doc_id)
 
     def documents(self) -> list[str]:
         return self._open_store().document_ids()
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever documents are added, replaced or removed (for caches of derived data)."""
+        return self._open_store().generation
 
     def _check_docs(self, doc_ids: Sequence[str]) -> None:
         known = set(self._open_store().document_ids())
@@ -126,24 +189,6 @@ class Pipeline:
         if unknown:
             raise ValueError(f"no document {', '.join(map(repr, unknown))} in store {self.folder}; "
                              f"`sectionrag sections --store {self.folder}` lists what is there")
-
-    def _read_sentences(self, config: PipelineConfig):
-        """The long encoder's whole-section reading for the digest (loaded on first use), or None when
-        the configuration does not use it."""
-        cfg = config.summarize
-        if not cfg.enabled or cfg.encoder_weight <= 0:
-            return None
-        key = (cfg.window, cfg.max_tokens, cfg.impl, cfg.cache_sections, cfg.dtype)
-        if self._reader_key != key:
-            from encoders.long_encoder import LongEncoder
-            from encoders.section_reader import SectionReader
-            from pipeline.config import resolve_dtype
-
-            device = self.embedder.device
-            encoder = LongEncoder(self.embedder.model_path, window=cfg.window, max_tokens=cfg.max_tokens,
-                                  impl=cfg.impl, device=device, dtype=resolve_dtype(cfg.dtype, device))
-            self._reader, self._reader_key = SectionReader(encoder, cfg.cache_sections), key
-        return self._reader.sentence_vectors
 
     def _retriever(self) -> Retriever:
         return Retriever(self._open_store(), self._open_index(), self.embedder.encode_cached, self.config.retrieve)
@@ -157,98 +202,181 @@ class Pipeline:
             self._check_docs(doc_ids)
         return list(self._retriever().retrieve(question, top_sections, doc_ids, filters).sections)
 
-    def delete(self, doc_ids: Sequence[str]) -> int:
-        """Removes documents from the store and the index; returns how many passages went with them."""
-        self._check_docs(doc_ids)
-        store = self._open_store()
-        with _StoreLock(self.folder):
-            index = self._open_index()
-            removed = store.delete_documents(doc_ids)
-            index.remove(removed)
-            index.save()
-        return len(removed)
-
     # -- ask -----------------------------------------------------------------------------------
     def ask(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
-            llm: str | None = None, filters: SectionFilter | None = None) -> Answer:
-        """Answers from the stored documents, every claim cited and verified, or abstains."""
+            llm: str | None = None, filters: SectionFilter | None = None, trace: bool = False,
+            thread_id: str | None = None) -> Answer:
+        """Answers from the stored documents, every claim cited and verified, or abstains.
+
+        ``trace=True`` sets ``Answer.trace``: the evidence the writer was given, each claim with the verifier's
+        verdict, the nodes the question went through and their timings. With a ``thread_id`` every node's
+        result is checkpointed in the store folder, and asking the same question on the same thread after an
+        interruption (a killed process, an error in the writer) continues from the last finished node."""
         question = _check_question(question)
         config = self._ask_config(doc_ids, top_sections, llm)
-        return self._ask(question, doc_ids, top_sections, filters, config, self._llm)
+        return self._answer(question, doc_ids, top_sections, filters, config, thread_id, trace)
+
+    def stream(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
+               llm: str | None = None, filters: SectionFilter | None = None,
+               thread_id: str | None = None) -> Iterator[GraphStep]:
+        """Each node's update as it finishes (``GraphStep``); the last is ``finalize`` with the ``Answer`` in
+        ``step.update["answer"]``. Arguments as for ``ask``."""
+        question = _check_question(question)
+        config = self._ask_config(doc_ids, top_sections, llm)
+        for mode, node, chunk, seconds in self._run(question, doc_ids, top_sections, filters, config, thread_id):
+            if mode == "updates":
+                yield GraphStep(node=node, update=chunk, seconds=seconds)
 
     def ask_many(self, questions: Sequence[str], doc_ids: Sequence[str] | None = None, *, batch: int = 4,
                  top_sections: int | None = None, llm: str | None = None,
                  filters: SectionFilter | None = None) -> list[Answer]:
         """``[ask(q, ...) for q in questions]``, with up to ``batch`` questions in flight and the writer's
-        calls for them written together (``graphs.llm.ChatBatcher``): on a CPU the local writer costs
-        about half as much per answer in bfloat16 at ``batch=4``. In float32 the answers are those
-        ``ask`` gives one at a time; an answer's ``timings`` include its wait for the batch."""
-        from graphs.llm import ChatBatcher
-
+        calls for them written together: on a CPU the local writer costs about half as much per answer in
+        bfloat16 at ``batch=4``. In float32 the answers are those ``ask`` gives one at a time; an answer's
+        ``timings`` include its wait for the batch."""
         if isinstance(questions, str):
             raise ValueError("ask_many takes a list of questions; use ask for one")
         questions = [_check_question(q) for q in questions]
+        config = self._ask_config(doc_ids, top_sections, llm)
+        return self.map_batched(lambda q: self._answer(q, doc_ids, top_sections, filters, config, None, False),
+                                questions, batch, config)
+
+    def map_batched(self, fn: Callable[[T], R], items: Iterable[T], batch: int,
+                    config: PipelineConfig | None = None) -> list[R]:
+        """``[fn(x) for x in items]`` on ``batch`` worker threads that take turns, the answer writer's calls
+        they make (through this pipeline and every pipeline made from it with ``with_config``) written in
+        batches of up to ``batch`` conversations. Batches follow from the work alone, never from thread
+        timing, so a run gives the same answers every time for the same ``batch``. With the extractive
+        writer, ``batch`` 1, or fewer than two items, it is a plain loop."""
+        from graphs.llm import ChatBatcher
+
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
-        config = self._ask_config(doc_ids, top_sections, llm)
-        if self._llm is None or batch == 1 or len(questions) < 2:  # nothing to batch
-            return [self._ask(q, doc_ids, top_sections, filters, config, self._llm) for q in questions]
-        batcher = ChatBatcher(self._llm, min(batch, len(questions)))
-        return batcher.map(lambda q: self._ask(q, doc_ids, top_sections, filters, config, batcher), questions)
+        items = list(items)
+        if self._writers.batcher is not None:
+            raise RuntimeError("map_batched is already running on these pipelines")
+        writer = self._writers.get(config or self.config)
+        if writer is None or batch == 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        self._writers.batcher = ChatBatcher(writer, min(batch, len(items)))
+        try:
+            return self._writers.batcher.map(fn, items)
+        finally:
+            self.batch_sizes = list(self._writers.batcher.batches)
+            self._writers.batcher = None
+
+    def draft(self, question: str, evidence: Sequence[Evidence], *, max_new_tokens: int | None = None,
+              llm: str | None = None) -> Draft:
+        """The answer writer's reply to ``question`` from the numbered ``evidence`` (the prompt ``ask`` uses),
+        unverified: for comparing the writer on evidence chosen elsewhere. The extractive writer writes no
+        draft (a ``ValueError``)."""
+        from graphs.prompts import NOT_FOUND, answer_messages
+        from pipeline.text import split_claims
+
+        question = _check_question(question)
+        config = self._ask_config(None, None, llm)
+        writer = self._writers.get(config)
+        if writer is None:
+            raise ValueError("the extractive writer writes no draft; use the local or openai writer")
+        if not evidence:
+            return Draft(text=NOT_FOUND, claims=())
+        text = writer.chat(answer_messages(question, list(evidence)), max_new_tokens or config.synthesize.max_new_tokens)
+        claims = () if NOT_FOUND in text.upper() else tuple(split_claims(text))
+        return Draft(text=text, claims=claims)
+
+    def reading(self) -> dict[str, float]:
+        """What the summarize stage's long encoder has read in this pipeline: section ``tokens`` (each section
+        once, then cached) and ``seconds``."""
+        tokens, seconds = self._readers.reading() if self._readers is not None else (0, 0.0)
+        return {"tokens": tokens, "seconds": seconds}
+
+    def encoder_throughput(self, sections: Sequence[tuple[str, str]], max_tokens: int = 16384) -> dict:
+        """Tokens per second of the long sparse encoder reading each ``(section text, question)`` whole, the
+        question as global tokens (this process's CPU threads; sections past ``max_tokens`` are cut there)."""
+        from encoders.bench import section_throughput
+
+        return section_throughput(sections, max_tokens=max_tokens, model_path=self.embedder.model_path)
 
     def _ask_config(self, doc_ids, top_sections, llm) -> PipelineConfig:
-        """The checked arguments' configuration, with its answer writer loaded."""
-        from graphs.llm import make_llm
-
+        """The checked arguments' configuration."""
         if top_sections is not None and top_sections < 1:
             raise ValueError("top_sections must be at least 1")
         if doc_ids:
             self._check_docs(doc_ids)
-        config = self.config
-        if llm is not None:
-            config = config.replace(synthesize={"llm": llm})
-        key = dataclasses.astuple(config.synthesize)
-        if self._llm_key != key:
-            self._llm, self._llm_key = make_llm(config.synthesize), key
-        return config
+        return self.config if llm is None else self.config.replace(synthesize={"llm": llm})
 
-    def _ask(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig, writer) -> Answer:
-        from graphs.graph import build_graph
-        from graphs.nodes import QANodes
+    def _graph(self, resumable: bool):
+        """The compiled answer graph (once per pipeline); the resumable one checkpoints in the store folder."""
+        if resumable not in self._graphs:
+            from graphs.graph import build_graph
 
-        nodes = QANodes(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
-                        llm=writer, config=config, read=self._read_sentences(config))
+            checkpointer = None
+            if resumable:
+                from graphs.checkpoint import sqlite_checkpointer
+
+                self._open_store()  # a missing store is one clear error, not an empty checkpoint file
+                checkpointer, self._checkpoints = sqlite_checkpointer(self.folder / CHECKPOINTS)
+            self._graphs[resumable] = build_graph(checkpointer)
+        return self._graphs[resumable]
+
+    def _context(self, config: PipelineConfig):
+        from graphs.context import QAContext
+        from graphs.reader import SectionReaders
+
+        if self._readers is None:
+            self._readers = SectionReaders(self.embedder.model_path, self.embedder.device)
+        return QAContext(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
+                         llm=self._writers.get(config), config=config, read=self._readers.for_config(config.summarize))
+
+    def _run(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig,
+             thread_id: str | None) -> Iterator[tuple[str, str, dict, float]]:
+        """Runs (or resumes) the graph: ``("updates", node, update, seconds)`` as each node finishes, and
+        ``("values", "", output, seconds)`` with the graph's output after each step."""
+        inputs: dict | None = {"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
+                               "top_sections": top_sections, "filters": filters}
+        graph = self._graph(thread_id is not None)
+        run_config = None
+        if thread_id is not None:
+            run_config = {"configurable": {"thread_id": str(thread_id)}}
+            saved = graph.get_state(run_config)
+            if saved.next and all(saved.values.get(k) == v for k, v in inputs.items()):
+                inputs = None  # the same question was interrupted on this thread: continue it
+        context = self._context(config)
         t0 = time.perf_counter()
-        state = build_graph(nodes).invoke({"question": question, "doc_ids": list(doc_ids) if doc_ids else None,
-                                           "top_sections": top_sections, "filters": filters})
-        answer: Answer = state["answer"]
+        for mode, chunk in graph.stream(inputs, run_config, context=context, stream_mode=["updates", "values"]):
+            seconds = time.perf_counter() - t0
+            if mode == "values":
+                yield mode, "", chunk, seconds
+            else:
+                for node, update in chunk.items():
+                    if not node.startswith("__"):
+                        yield mode, node, update or {}, seconds
+
+    def _answer(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig,
+                thread_id: str | None, trace: bool) -> Answer:
+        route: list[str] = []
+        node_seconds: dict[str, float] = {}
+        out: dict = {}
+        last = 0.0
+        for mode, node, chunk, seconds in self._run(question, doc_ids, top_sections, filters, config, thread_id):
+            if mode == "values":
+                out = chunk
+            else:
+                route.append(node)
+                node_seconds[node] = node_seconds.get(node, 0.0) + seconds - last
+                last = seconds
+        answer: Answer = out["answer"]
         timings = dict(answer.timings)
-        timings["total"] = time.perf_counter() - t0
-        return dataclasses.replace(answer, timings=tuple((k, round(v, 4)) for k, v in timings.items()))
+        timings["total"] = last
+        answer = dataclasses.replace(answer, timings=tuple((k, round(v, 4)) for k, v in timings.items()))
+        if trace:
+            answer = dataclasses.replace(answer, trace=Trace(
+                evidence=tuple(out.get("evidence") or ()), claims=tuple(out.get("claims") or ()), route=tuple(route),
+                timings=tuple((k, round(v, 4)) for k, v in node_seconds.items())))
+        return answer
 
 
 def _check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty")
     return question.strip()
-
-
-class _StoreLock:
-    """One ingestion job per store at a time (the FAISS file has a single writer)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / ".ingest.lock"
-
-    def __enter__(self) -> None:
-        self.fh = open(self.path, "w")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.close()
-            raise RuntimeError(f"another ingestion job is writing to store {self.path.parent}; wait for it to finish") from None
-        self.fh.write(str(os.getpid()))
-        self.fh.flush()
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()

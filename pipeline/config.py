@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.host import amx_cpu
+from pipeline.types import ATTENTION_BACKENDS
+
 LLMName = Literal["local", "openai", "extractive"]
 LOCAL_DTYPES = ("float32", "bfloat16", "auto")
 LOCAL_ATTENTIONS = ("sectionrag", "sdpa")
 EngineName = Literal["local", "ray"]
-ATTENTION_IMPLS = ("auto", "reference", "blocked", "flex", "flex_eager", "triton", "flash")
-"""``kernels.IMPLS`` and ``auto`` (not imported from there: reading a config must not import torch)."""
+ATTENTION_IMPLS = ("auto", *ATTENTION_BACKENDS)
+"""The attention backends ``kernels.sparse_attention`` has, and ``auto``."""
 
 
 def resolve_dtype(dtype: str, device: str = "cpu") -> str:
@@ -38,16 +41,7 @@ def resolve_dtype(dtype: str, device: str = "cpu") -> str:
         return dtype
     if device.startswith("cuda"):
         return "bfloat16"
-    import torch
-
-    return "bfloat16" if torch.cpu._is_amx_tile_supported() else "float32"
-
-
-def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AMX tiles or AVX512-BF16 dot products)."""
-    import torch
-
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    return "bfloat16" if amx_cpu() else "float32"
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,8 @@
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +25,7 @@ from pipeline.config import RetrieveConfig
 from pipeline.docmatch import DocProfile, match_documents
 from pipeline.index import PassageIndex
 from pipeline.store import SectionStore
-from pipeline.types import Passage, ScoredSection, Section
+from pipeline.types import Retrieval, ScoredPassage, ScoredSection, Section, SectionFilter
 from pipeline.xref import KINDS_BY_DOC, find_references, heading_index, resolve
 
 RRF_K = 60
@@ -35,49 +33,6 @@ SECTION_DECAY = 0.5
 HEADING_CACHE = 256
 """(document, reference kind) heading indexes a retriever keeps: one pass over a document serves every
 reference of that kind to it."""
-_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredPassage:
-    passage: Passage
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
-class SectionFilter:
-    """Metadata filters on what retrieval may return.
-
-    ``kinds``: document kinds (``filing``, ``contract``, ``ehr``, ``note``, ``generic``).
-    ``date_from`` / ``date_to`` (ISO ``YYYY-MM-DD``, inclusive): a section whose heading path carries
-    dates (EHR encounters) is kept when one of them is in range; sections without dates are kept.
-    """
-
-    kinds: tuple[str, ...] = ()
-    date_from: str = ""
-    date_to: str = ""
-
-    def __post_init__(self) -> None:
-        for d in (self.date_from, self.date_to):
-            if d and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d):
-                raise ValueError(f"dates must be YYYY-MM-DD, not {d!r}")
-
-    def keeps(self, section: Section) -> bool:
-        if not (self.date_from or self.date_to):
-            return True
-        dates = _ISO_DATE.findall(" ".join(section.path))
-        return not dates or any((not self.date_from or d >= self.date_from) and (not self.date_to or d <= self.date_to)
-                                for d in dates)
-
-
-@dataclass(frozen=True, slots=True)
-class Retrieval:
-    """The selected sections in rank order and, for each, its passages best first."""
-
-    sections: tuple[ScoredSection, ...]
-    passages: tuple[ScoredPassage, ...]
-    scope: str = ""
-    """Why retrieval was restricted to some documents ("names Adobe Systems; fiscal year 2015"), or ""."""
 
 
 def fuse(rankings: Sequence[tuple[Sequence[int], float]], k: int = RRF_K) -> dict[int, float]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.text import STOPWORDS
 from pipeline.types import Document, Passage, Section
 
 DB_NAME = "sections.sqlite"
@@ -46,15 +47,6 @@ CREATE INDEX IF NOT EXISTS passages_section ON passages(section_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
     text, content='passages', content_rowid='rowid', tokenize='porter unicode61');
 """
-
-
-# Function words match nearly every passage: in an OR query they only add noise to BM25's ranking.
-_STOPWORDS = frozenset("""
-a an and are as at be been being but by can could did do does for from had has have how i if in into is it
-its of on or our over than that the their them then there these they this those to under was we were what
-when where which while who whom why will with would you your yes no not any all also about after before
-between during each more most other such only same so very just may might must shall should upon per
-""".split())
 
 
 class StoreError(Exception):
@@ -237,6 +229,12 @@ class SectionStore:
                 out[r[0]] = Passage(id=r[1], doc_id=r[2], section_id=r[3], start=r[4], end=r[5], text=r[6])
         return out
 
+    def passages(self, limit: int | None = None) -> list[Passage]:
+        """Passages in the order they were stored, at most ``limit``."""
+        sql = 'SELECT rowid, id, doc_id, section_id, start, "end", text FROM passages ORDER BY rowid'
+        rows = self.conn.execute(sql + " LIMIT ?", (limit,)) if limit is not None else self.conn.execute(sql)
+        return [Passage(id=r[1], doc_id=r[2], section_id=r[3], start=r[4], end=r[5], text=r[6]) for r in rows]
+
     def passages_of_section(self, section_id: str) -> list[tuple[int, Passage]]:
         """``(rowid, passage)`` of one section in document order."""
         rows = self.conn.execute(
@@ -304,7 +302,8 @@ class SectionStore:
 
     def lexical_search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[int, float]]:
         """BM25 over passage text: ``[(passage rowid, score)]``, best first (higher is better)."""
-        terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1 and t not in _STOPWORDS]
+        # function words match nearly every passage: in an OR query they only add noise to the ranking
+        terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1 and t not in STOPWORDS]
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))

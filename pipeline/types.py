@@ -7,10 +7,20 @@ All offsets are character offsets into ``Document.text`` (the text as stored), h
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 DocKind = Literal["filing", "contract", "ehr", "note", "generic"]
+DOC_KINDS: tuple[DocKind, ...] = ("filing", "contract", "ehr", "note", "generic")
+
+ATTENTION_BACKENDS = ("reference", "blocked", "cpp", "flex", "flex_eager", "triton", "flash")
+"""The sparse-attention backends of ``kernels.sparse_attention`` (``kernels.IMPLS``); configuration accepts
+these and ``auto``. Named here, not in ``kernels``, so that reading a configuration does not import torch."""
+
+ABSTAIN_TEXT = "The documents do not contain a supported answer to this question."
+"""``Answer.text`` when the pipeline abstains."""
 
 
 def content_hash(*parts: str | bytes) -> str:
@@ -134,6 +144,58 @@ class ScoredSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoredPassage:
+    """A passage found for a question, with its fused (dense + lexical) retrieval score."""
+
+    passage: Passage
+    score: float
+
+
+_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+
+
+@dataclass(frozen=True, slots=True)
+class SectionFilter:
+    """Metadata filters on what retrieval may return.
+
+    ``kinds``: document kinds (``filing``, ``contract``, ``ehr``, ``note``, ``generic``).
+    ``date_from`` / ``date_to`` (ISO ``YYYY-MM-DD``, inclusive): a section whose heading path carries
+    dates (EHR encounters) is kept when one of them is in range; sections without dates are kept.
+
+    >>> p.ask("Which medications were prescribed?", filters=SectionFilter(kinds=("ehr",), date_from="2015-01-01"))
+    """
+
+    kinds: tuple[str, ...] = ()
+    date_from: str = ""
+    date_to: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in DOC_KINDS]
+        if unknown:
+            raise ValueError(f"unknown document kind(s) {', '.join(map(repr, unknown))}; use {', '.join(DOC_KINDS)}")
+        for d in (self.date_from, self.date_to):
+            if d and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d):
+                raise ValueError(f"dates must be YYYY-MM-DD, not {d!r}")
+
+    def keeps(self, section: Section) -> bool:
+        if not (self.date_from or self.date_to):
+            return True
+        dates = _ISO_DATE.findall(" ".join(section.path))
+        return not dates or any((not self.date_from or d >= self.date_from) and (not self.date_to or d <= self.date_to)
+                                for d in dates)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What retrieval selected for a question: the sections in rank order and their passages best first."""
+
+    sections: tuple[ScoredSection, ...]
+    passages: tuple[ScoredPassage, ...]
+    scope: str = ""
+    """Why retrieval was restricted to some documents ("names Adobe Systems; fiscal year 2015"), or ""."""
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
     """A span of a stored document that supports a claim: ``quote == document.text[start:end]``."""
 
@@ -145,11 +207,58 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """A numbered span of a stored document handed to the answer writer (``[n]`` in its prompt):
+    ``text == document.text[start:end]``."""
+
+    n: int
+    doc_id: str
+    section_id: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+    """Relevance to the question (higher is more relevant)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """One claim of a draft answer and what the verifier found for it (evidence, not a yes/no)."""
+
+    claim: str
+    evidence: tuple[int, ...]
+    """The evidence numbers the claim cites (or, if it cited none, the one that supports it best)."""
+    citations: tuple[Citation, ...]
+    support: float
+    """0..1: how well the cited spans support the claim (words, numbers, negation, meaning)."""
+    supported: bool
+    reasons: tuple[str, ...] = ()
+    """Why support is low, e.g. ``"number 12.5 is not in the cited text"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """How an answer came about (``Pipeline.ask(..., trace=True)``): what the writer was given, what the
+    verifier found, and the way through the graph."""
+
+    evidence: tuple[Evidence, ...]
+    """The numbered evidence the writer was last given, best first."""
+    claims: tuple[ClaimCheck, ...]
+    """Every claim of the last draft the verifier checked, kept or not (empty when the writer found nothing)."""
+    route: tuple[str, ...]
+    """The graph's nodes in the order they ran, e.g. ``("retrieve", "summarize", "synthesize", "verify",
+    "finalize")``; a question resumed after an interruption lists only the nodes run after the resume."""
+    timings: tuple[tuple[str, float], ...] = ()
+    """Seconds per node (a node that ran twice counts both runs)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What ``Pipeline.ask`` returns.
 
     ``support`` is the share of the answer's claims that the verifier found supported by their
-    citations (0.0 when abstained). ``timings`` maps stage name to seconds.
+    citations (0.0 when abstained). ``timings`` maps stage name to seconds. ``trace`` is set when it
+    was asked for.
     """
 
     text: str
@@ -158,6 +267,43 @@ class Answer:
     support: float
     sections: tuple[ScoredSection, ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
+    trace: Trace | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphStep:
+    """One node of the answer graph as it finishes (what ``Pipeline.stream`` yields): its name and the
+    state keys it changed. The last step is ``finalize``, whose ``update["answer"]`` is the ``Answer``."""
+
+    node: str
+    update: Mapping[str, Any]
+    seconds: float
+    """Wall-clock seconds since the question was started (or resumed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An answer writer's unverified reply to numbered evidence (``Pipeline.draft``).
+
+    ``claims`` are its sentences with the evidence numbers each cites; empty when the writer said the
+    evidence does not answer the question."""
+
+    text: str
+    claims: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """One input file read and sectionized (what an ingestion worker hands to the indexer): its documents
+    with their sections. A file is stored wholly or not at all."""
+
+    path: str
+    sha: str
+    documents: tuple[tuple[Document, tuple[Section, ...]], ...]
+
+    @property
+    def pages(self) -> int:
+        return sum(doc.pages for doc, _ in self.documents)
 
 
 @dataclass(frozen=True, slots=True)

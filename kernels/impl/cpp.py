@@ -20,7 +20,6 @@ import ctypes
 import functools
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import threading
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 
 from kernels.impl import _parts
 from kernels.pattern import SparsePattern
+from pipeline.host import cache_dir, cpu_identity
 
 SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "band_attention.cpp"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread")
@@ -48,20 +48,6 @@ def compiler() -> str | None:
     return next((path for name in ("c++", "g++", "clang++") if (path := shutil.which(name))), None)
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("SECTIONRAG_CACHE") or Path.home() / ".cache" / "sectionrag") / "kernels"
-
-
-def _cpu_identity() -> str:
-    """What -march=native depends on: the CPU model and its feature flags (a cache may be shared by hosts)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        keep = [line for line in lines if line.startswith(("model name", "flags"))][:2]
-        return "\n".join(keep) or platform.processor()
-    except OSError:
-        return platform.machine() + platform.processor()
-
-
 _lock = threading.Lock()
 
 
@@ -77,8 +63,8 @@ def library() -> ctypes.CDLL:
     except (OSError, subprocess.SubprocessError) as exc:
         raise BuildError(f"cannot run the C++ compiler {cxx}: {exc}") from exc
     key = hashlib.sha256(b"\0".join([source, version.encode(), " ".join(FLAGS).encode(),
-                                     _cpu_identity().encode()])).hexdigest()[:16]
-    target = _cache_root() / f"band_attention-{key}.so"
+                                     cpu_identity().encode()])).hexdigest()[:16]
+    target = cache_dir("kernels") / f"band_attention-{key}.so"
     with _lock:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)

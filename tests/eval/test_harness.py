@@ -18,7 +18,7 @@ import pytest
 
 from eval.datasets import load_suite
 from eval.harness import config_changes, parse_shard, run_eval, shard_items
-from eval.machine import cpu
+from pipeline.host import cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data"
@@ -334,16 +334,16 @@ def test_batch_and_variant_rows_are_checked():
 def test_a_part_waiting_for_the_store_lock_says_so(tmp_path, capfd):
     import threading
 
-    from eval.harness import _StoreLock
+    from eval.harness import store_lock
 
     store = tmp_path / "store"
     entered = threading.Event()
 
     def second() -> None:
-        with _StoreLock(store):  # another open of the lock file: blocks while the first holds it
+        with store_lock(store):  # another open of the lock file: blocks while the first holds it
             entered.set()
 
-    with _StoreLock(store):
+    with store_lock(store):
         t = threading.Thread(target=second)
         t.start()
         assert not entered.wait(0.5)
@@ -351,6 +351,6 @@ def test_a_part_waiting_for_the_store_lock_says_so(tmp_path, capfd):
     assert entered.is_set()
     err = capfd.readouterr().err
     assert "waiting for" in err and str(store) in err and "chunk index" in err
-    with _StoreLock(store):  # a free lock is taken without a word
+    with store_lock(store):  # a free lock is taken without a word
         pass
     assert "waiting" not in capfd.readouterr().err

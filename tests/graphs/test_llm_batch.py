@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from graphs.llm import ChatBatcher, LLMError, LocalLLM, make_llm, widen_linears
-from pipeline.config import PipelineConfig, SynthesizeConfig, native_bf16_cpu, resolve_dtype
+from pipeline.config import PipelineConfig, SynthesizeConfig, resolve_dtype
+from pipeline.host import native_bf16_cpu
 
 EVIDENCE = ("The Supplier may terminate this Agreement upon thirty (30) days' written notice if the Customer "
             "fails to pay any invoice when due. ")

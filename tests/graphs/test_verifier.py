@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from encoders.embedder import Embedder
-from graphs.verifier import numbers, split_claims, support_score, verify_claims
+from graphs.verifier import numbers, support_score, verify_claims
+from pipeline.text import split_claims
 
 
 @pytest.fixture(scope="module")

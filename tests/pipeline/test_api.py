@@ -111,7 +111,7 @@ def test_the_digest_reads_in_bfloat16_when_configured(sample_store):
     config = PipelineConfig().replace(summarize={"dtype": "bfloat16"}, synthesize={"llm": "extractive"})
     with Pipeline(sample_store, config) as p:
         answer = p.ask(question)
-        assert p._reader.encoder.model.embeddings.norm.weight.dtype == torch.bfloat16
-        assert p._reader.tokens_read > 0  # the encoder read the sections
+        assert p._readers._reader.encoder.model.embeddings.norm.weight.dtype == torch.bfloat16
+        assert p.reading()["tokens"] > 0  # the encoder read the sections
         assert not answer.abstained and answer.citations[0].doc_id == doc_id
         assert_citations_exact(p, answer)
