@@ -1,9 +1,11 @@
 """sectionrag: question answering over long documents with whole-section retrieval and cited answers.
 
 The public API: ``Pipeline`` and ``PipelineConfig``, the records in ``pipeline.types`` (re-exported here),
-the shared text rules in ``pipeline.text``, ``StoreLock`` for jobs sharing a store folder, and ``cpu()`` (the
-machine a measurement came from). ``Pipeline`` and ``PipelineConfig`` are imported lazily, so importing a
-submodule stays cheap.
+the shared text rules in ``pipeline.text``, ``StoreLock`` for jobs sharing a store folder, ``cpu()`` (the
+machine a measurement came from), and two components for measuring against: ``Embedder`` (the shipped
+sentence embedder) and ``verify_claims`` (the claim verifier's support scores). ``Pipeline``,
+``PipelineConfig``, ``Embedder`` and ``verify_claims`` are imported lazily, so importing a submodule stays
+cheap.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pipeline.types import (
 )
 
 __all__ = [
-    "ABSTAIN_TEXT", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Evidence", "GraphStep", "IngestReport",
-    "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "Section", "SectionFilter", "StoreLock", "Trace", "cpu",
+    "ABSTAIN_TEXT", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
+    "IngestReport", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "Section", "SectionFilter", "StoreLock",
+    "Trace", "cpu", "verify_claims",
 ]
 
 
@@ -65,4 +68,12 @@ def __getattr__(name: str):
         from pipeline.config import PipelineConfig
 
         return PipelineConfig
+    if name == "Embedder":
+        from encoders.embedder import Embedder
+
+        return Embedder
+    if name == "verify_claims":
+        from graphs.verifier import verify_claims
+
+        return verify_claims
     raise AttributeError(name)
