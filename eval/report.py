@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from eval.records import AnswerRecord
+
 PLOTS = "plots"
 
 
@@ -177,7 +179,7 @@ def _bars(ax, labels: list[str], cis: list[dict], title: str, pct: bool = False)
             ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=8)
 
 
-def plot_suite(out_dir: Path, result: dict, records: dict[str, list[dict]]) -> list[tuple[str, str]]:
+def plot_suite(out_dir: Path, result: dict, records: dict[str, list[AnswerRecord]]) -> list[tuple[str, str]]:
     """Writes the suite's PNGs; returns ``[(file name, caption)]``."""
     plt = _plt()
     folder = out_dir / PLOTS
@@ -211,7 +213,7 @@ def plot_suite(out_dir: Path, result: dict, records: dict[str, list[dict]]) -> l
     fig, ax = plt.subplots(figsize=(8, 3.6))
     # log scale: cached and uncached answers differ by orders of magnitude, and one stalled answer would
     # otherwise flatten every box
-    data = [[max(r["seconds"], 1e-3) for r in records.get(n, []) if "seconds" in r] or [1e-3] for n in names]
+    data = [[max(r.seconds, 1e-3) for r in records.get(n, []) if r.ok] or [1e-3] for n in names]
     ax.boxplot(data, whis=(5, 95), showfliers=True, flierprops={"markersize": 3})
     ax.set_yscale("log")
     ax.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right", fontsize=8)
@@ -295,7 +297,7 @@ def _about(result: dict) -> list[str]:
             f"wall time {result.get('seconds')} s on {result.get('host')}"]
 
 
-def write_report(out_dir: Path, result: dict, records: dict[str, list[dict]]) -> None:
+def write_report(out_dir: Path, result: dict, records: dict[str, list[AnswerRecord]]) -> None:
     """``metrics.json``, ``report.md`` and ``report.html`` for one suite."""
     out_dir = Path(out_dir)
     _write_atomic(out_dir / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False))

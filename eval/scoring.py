@@ -19,8 +19,9 @@ import re
 
 from eval import metrics
 from eval.datasets import Item
+from eval.records import AnswerRecord
 from eval.systems import Run, Span
-from pipeline.types import Answer, Citation
+from pipeline import Answer, Citation
 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|shan't|isn't|aren't|"
                        r"doesn't|don't|prohibited|unless)\b", re.IGNORECASE)
@@ -82,9 +83,9 @@ def score(item: Item, run: Run, gold: list[tuple[int, int]]) -> dict:
     return out
 
 
-def run_from_record(rec: dict) -> Run:
+def run_from_record(rec: AnswerRecord) -> Run:
     """The parts of a run that scoring reads, rebuilt from its ``items.jsonl`` record (no texts)."""
-    answer = Answer(text=rec["answer"], abstained=rec["abstained"], support=0.0,
-                    citations=tuple(Citation(d, "", s, e, "") for d, s, e in rec["citations"]))
-    return Run(answer=answer, retrieved=tuple(Span(d, s, e) for d, s, e in rec["retrieved"]),
-               context=tuple(Span(d, s, e) for d, s, e in rec["context"]), seconds=rec["seconds"])
+    answer = Answer(text=rec.answer, abstained=rec.abstained, support=0.0,
+                    citations=tuple(Citation(d, "", s, e, "") for d, s, e in rec.citations))
+    return Run(answer=answer, retrieved=tuple(Span(d, s, e) for d, s, e in rec.retrieved),
+               context=tuple(Span(d, s, e) for d, s, e in rec.context), seconds=rec.seconds)

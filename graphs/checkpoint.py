@@ -15,7 +15,7 @@ from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from pipeline import types
+import pipeline.types as types
 
 RECORDS = tuple(obj for obj in vars(types).values()
                 if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == types.__name__)

@@ -205,16 +205,17 @@ class Pipeline:
     # -- ask -----------------------------------------------------------------------------------
     def ask(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
             llm: str | None = None, filters: SectionFilter | None = None, trace: bool = False,
-            thread_id: str | None = None) -> Answer:
+            thread_id: str | None = None, on_step: Callable[[GraphStep], None] | None = None) -> Answer:
         """Answers from the stored documents, every claim cited and verified, or abstains.
 
         ``trace=True`` sets ``Answer.trace``: the evidence the writer was given, each claim with the verifier's
         verdict, the nodes the question went through and their timings. With a ``thread_id`` every node's
         result is checkpointed in the store folder, and asking the same question on the same thread after an
-        interruption (a killed process, an error in the writer) continues from the last finished node."""
+        interruption (a killed process, an error in the writer) continues from the last finished node.
+        ``on_step`` is called with each node's ``GraphStep`` as it finishes (what ``stream`` yields)."""
         question = _check_question(question)
         config = self._ask_config(doc_ids, top_sections, llm)
-        return self._answer(question, doc_ids, top_sections, filters, config, thread_id, trace)
+        return self._answer(question, doc_ids, top_sections, filters, config, thread_id, trace, on_step)
 
     def stream(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
                llm: str | None = None, filters: SectionFilter | None = None,
@@ -353,7 +354,7 @@ class Pipeline:
                         yield mode, node, update or {}, seconds
 
     def _answer(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig,
-                thread_id: str | None, trace: bool) -> Answer:
+                thread_id: str | None, trace: bool, on_step: Callable[[GraphStep], None] | None = None) -> Answer:
         route: list[str] = []
         node_seconds: dict[str, float] = {}
         out: dict = {}
@@ -365,6 +366,8 @@ class Pipeline:
                 route.append(node)
                 node_seconds[node] = node_seconds.get(node, 0.0) + seconds - last
                 last = seconds
+                if on_step is not None:
+                    on_step(GraphStep(node=node, update=chunk, seconds=seconds))
         answer: Answer = out["answer"]
         timings = dict(answer.timings)
         timings["total"] = last

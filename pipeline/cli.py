@@ -1,4 +1,4 @@
-"""The ``sectionrag`` command line: ingest, sections, ask, delete, eval, bench (contract in ARCHITECTURE.md).
+"""The ``sectionrag`` command line: ingest, sections, ask, delete, eval, bench (README.md shows each in use).
 
 With ``--json`` each command prints exactly one JSON object on stdout; progress and logs go to
 stderr. Errors are one line on stderr and a non-zero exit code.
@@ -26,17 +26,10 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return n
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from eval.args import add_arguments as add_eval_arguments
+    from eval.args import positive as _positive
+
     parser = _Parser(prog="sectionrag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -66,33 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only documents of this kind (repeatable)")
     p.add_argument("--date-from", default="", metavar="YYYY-MM-DD", help="EHR sections dated on or after this day")
     p.add_argument("--date-to", default="", metavar="YYYY-MM-DD", help="EHR sections dated on or before this day")
+    p.add_argument("--trace", action="store_true",
+                   help="also show the evidence the writer was given, each claim's verdict, the route and timings")
+    p.add_argument("--stream", action="store_true", help="print each stage's result on stderr as it finishes")
+    p.add_argument("--thread", metavar="ID",
+                   help="checkpoint the question under this id; asking it again after an interruption resumes it")
 
     p = sub.add_parser("delete", help="remove documents from a store")
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
     common(p)
 
-    p = sub.add_parser("eval", help="evaluate sectionrag against a chunked baseline on a dataset suite")
-    p.add_argument("--suite", required=True, choices=["cuad", "financebench", "contractnli", "synthea", "faithbench", "all"])
-    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets folder laid out like ../shared/data")
-    p.add_argument("--limit", type=_positive, help="a seeded sample of N items per suite (default: every item)")
-    p.add_argument("--out", type=Path, required=True, help="report folder (report.md, report.html, metrics.json)")
-    p.add_argument("--llm", choices=["local", "openai", "extractive"], default="local", help="answer writer for every system")
-    p.add_argument("--systems", help="comma-separated systems (default: sectionrag, chunk_baseline and the ablations)")
-    p.add_argument("--store", type=Path, help="an existing store holding the suite's documents (nothing is ingested into it)")
-    p.add_argument("--store-root", type=Path, help="where the evaluation ingests its own stores (default OUT/stores)")
-    p.add_argument("--judge", choices=["local", "openai"], default="local", help="hallucination judge")
-    p.add_argument("--seed", type=int, help="sampling seed for --limit (default: the harness's, as python -m eval.harness)")
-    p.add_argument("--shard", type=_shard, metavar="K/N",
-                   help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
-    p.add_argument("--parts", type=_positive, default=1, metavar="N",
-                   help="answer in N processes at once (the --shard parts, each with 1/N of the CPUs and its own "
-                        "models in memory), then report")
-    p.add_argument("--batch", type=_positive, default=1, metavar="N",
-                   help="answer N questions at a time, the writer's calls batched (local or openai writer)")
-    p.add_argument("--config", type=Path, help="TOML file the pipeline rows start from")
-    p.add_argument("--report-only", action="store_true",
-                   help="answer nothing: report the items every system already has an answer for in OUT")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_eval_arguments(sub.add_parser("eval", help="evaluate sectionrag against a chunked baseline on a dataset suite"))
 
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True, parser_class=_Parser)
@@ -169,13 +146,14 @@ def cmd_sections(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
-    from pipeline.retrieve import SectionFilter
+    from pipeline.types import SectionFilter
 
     filters = None
     if args.kinds or args.date_from or args.date_to:
         filters = SectionFilter(kinds=tuple(args.kinds or ()), date_from=args.date_from, date_to=args.date_to)
     with Pipeline(args.store, _config(args)) as p:
-        answer = p.ask(args.question, args.docs, top_sections=args.top_sections, filters=filters)
+        answer = p.ask(args.question, args.docs, top_sections=args.top_sections, filters=filters, trace=args.trace,
+                       thread_id=args.thread, on_step=_print_step if args.stream else None)
     obj = {
         "answer": answer.text, "abstained": answer.abstained, "support": round(answer.support, 4),
         "citations": [{"doc_id": c.doc_id, "section_id": c.section_id, "start": c.start, "end": c.end, "quote": c.quote}
@@ -186,11 +164,58 @@ def cmd_ask(args: argparse.Namespace) -> int:
     }
     lines = [answer.text, ""]
     for i, c in enumerate(answer.citations, 1):
-        quote = " ".join(c.quote.split())
-        lines.append(f"[{i}] {c.doc_id} [{c.start}:{c.end}] \"{quote[:300]}{'…' if len(quote) > 300 else ''}\"")
+        lines.append(f"[{i}] {c.doc_id} [{c.start}:{c.end}] \"{_short(c.quote, 300)}\"")
     lines.append(f"(support {answer.support:.2f}; {dict(answer.timings).get('total', 0.0):.1f}s)")
+    if answer.trace is not None:
+        obj["trace"] = _trace_json(answer.trace)
+        lines += ["", *_trace_lines(answer.trace)]
     _emit(args, obj, "\n".join(lines))
     return 0
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text[:n] + ("…" if len(text) > n else "")
+
+
+def _trace_json(trace) -> dict:
+    return {
+        "evidence": [{"n": ev.n, "doc_id": ev.doc_id, "section_id": ev.section_id, "start": ev.start, "end": ev.end,
+                      "text": ev.text, "score": round(ev.score, 6)} for ev in trace.evidence],
+        "claims": [{"claim": c.claim, "supported": c.supported, "support": round(c.support, 4),
+                    "evidence": list(c.evidence), "reasons": list(c.reasons)} for c in trace.claims],
+        "route": list(trace.route),
+        "timings": dict(trace.timings),
+    }
+
+
+def _trace_lines(trace) -> list[str]:
+    lines = [f"route: {' → '.join(trace.route)}", "evidence given to the writer:"]
+    lines += [f"  [{ev.n}] {ev.doc_id} [{ev.start}:{ev.end}] ({ev.score:.2f}) {_short(ev.text, 160)}"
+              for ev in trace.evidence]
+    lines += ["claims:"] + [f"  {'kept' if c.supported else 'dropped'} ({c.support:.2f}) {_short(c.claim, 160)}"
+                            + (f" — {'; '.join(c.reasons)}" if c.reasons else "") for c in trace.claims]
+    return lines
+
+
+def _print_step(step) -> None:
+    """``--stream``: one line on stderr per stage as it finishes."""
+    u = step.update
+    match step.node:
+        case "retrieve":
+            what = f"{len(u.get('sections', []))} sections" + (f", {len(u['evidence'])} evidence" if "evidence" in u else "")
+        case "summarize":
+            what = f"{len(u.get('evidence', []))} evidence sentences" if u else "passes"
+        case "synthesize" | "quote":
+            what = _short(u.get("draft", ""), 120)
+        case "verify":
+            claims = u.get("claims", [])
+            what = f"{sum(c.supported for c in claims)} of {len(claims)} claims supported"
+        case "finalize":
+            what = "abstained" if u["answer"].abstained else "answered"
+        case _:
+            what = ""
+    print(f"[{step.seconds:7.2f}s] {step.node}: {what}", file=sys.stderr, flush=True)
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -203,22 +228,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shard(text: str) -> tuple[int, int]:
-    from eval.harness import parse_shard
-
-    return parse_shard(text)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.datasets import SEED
-    from eval.harness import run_eval, shard_text
+    from eval.args import options, shard_text
+    from eval.harness import run_eval
 
-    result = run_eval(args.suite, args.data, args.out, limit=args.limit, llm=args.llm,
-                      systems=args.systems.split(",") if args.systems else None, progress=True,
-                      store=args.store, store_root=args.store_root, judge=args.judge,
-                      seed=SEED if args.seed is None else args.seed,
-                      shard=args.shard, config=_config(args) if args.config else None, batch=args.batch,
-                      report_only=args.report_only, parts=args.parts)
+    result = run_eval(**options(args))
     if "shard" in result:
         _emit(args, result, shard_text(result))
         return 0
