@@ -7,8 +7,7 @@ import pytest
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from graphs.llm import LocalLLM
-from graphs.llm import attention
+from graphs.llm import LocalLLM, attention
 from kernels import backend_available
 
 needs_cxx = pytest.mark.skipif(not backend_available("cpp", "cpu"), reason="no C++ compiler to build the causal kernel")
@@ -109,7 +108,7 @@ def test_the_writer_reads_with_our_attention_and_gets_sdpas_logits(smollm, monke
         calls.append(args[0].shape)
         return kernel(*args)
 
-    monkeypatch.setattr(writer_attention, "_causal_kernel", lambda: counting)
+    monkeypatch.setattr(attention, "_causal_kernel", lambda: counting)
     try:
         with torch.inference_mode():
             ours = model(input_ids=ids).logits
