@@ -18,8 +18,12 @@ An unavailable backend raises ``BackendUnavailable``. ``auto`` on the CPU picks 
 instead for what ``cpp`` cannot do (autograd, float16/float64) or when the kernel cannot be built here (with
 one warning naming the reason).
 
+``causal_attention`` runs the ``cpp`` kernel causally (query i attends keys 0 .. i, grouped-query key/value
+heads allowed), for a decoder reading a prompt; ``causal_attention_unavailable()`` says why it cannot run here.
+
 >>> pattern = SparsePattern.longformer(attention_window=512, global_tokens=(0,))
 >>> out = sparse_attention(q, k, v, pattern=pattern, impl="auto")   # q, k, v: [B, H, S, D]
+>>> out = causal_attention(q, k, v, scale=D ** -0.5)               # k, v: [B, H_kv, S, D]
 """
 
 from __future__ import annotations
@@ -150,3 +154,39 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, patte
         case _:
             raise ValueError(f"unknown attention backend {impl!r}; choose one of {', '.join(IMPLS)} or auto")
     return attention(q, k, v, pattern=pattern, scale=scale)
+
+
+CAUSAL_DTYPES = (torch.float32, torch.bfloat16)
+"""The dtypes ``causal_attention`` takes (the C++ kernel's)."""
+
+
+def causal_attention_unavailable() -> str | None:
+    """Why ``causal_attention`` cannot run on this host (no C++ compiler, a failed build), else None.
+
+    The first call builds the C++ kernel (a few seconds; the library is cached on disk)."""
+    from kernels.impl import cpp
+
+    try:
+        cpp.library()
+    except cpp.BuildError as exc:
+        return str(exc)
+    return None
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """Causal attention with the C++ band kernel (the band reaching back to the first key and not forward).
+
+    q [B, H, S, D], k and v [B, H_kv, S, D] with H a multiple of H_kv (grouped-query heads share a key/value
+    head), on the CPU, in one of ``CAUSAL_DTYPES``, without autograd → [B, H, S, D] in q's dtype, a view of a
+    contiguous [B, S, H, D] tensor. ``scale`` defaults to 1/sqrt(D). Raises ``BackendUnavailable`` for tensors
+    off the CPU or where the kernel cannot be built here, ``ValueError`` for shapes or dtypes it does not take.
+    """
+    if q.device.type != "cpu":
+        raise _unavailable("cpp", q.device, "the causal kernel runs on the CPU only")
+    from kernels.impl import cpp
+
+    try:
+        cpp.library()
+    except cpp.BuildError as exc:
+        raise _unavailable("cpp", q.device, str(exc)) from exc
+    return cpp.causal(q, k, v, scale)

@@ -22,7 +22,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from kernels.impl import cpp
+from kernels import CAUSAL_DTYPES, causal_attention, causal_attention_unavailable
 
 NAME = "sectionrag"
 
@@ -31,19 +31,18 @@ _UNSUPPORTED_KWARGS = ("softcap", "sliding_window", "s_aux", "position_bias")
 
 @functools.cache
 def _causal_kernel():
-    """``kernels.impl.cpp.causal``, or None where the C++ kernel cannot be built here."""
-    try:
-        cpp.library()
-    except cpp.BuildError as exc:
-        warnings.warn(f"the writer reads prompts with SDPA: the C++ causal kernel is unavailable ({exc})",
+    """``kernels.causal_attention``, or None where the C++ kernel cannot be built here."""
+    why = causal_attention_unavailable()
+    if why is not None:
+        warnings.warn(f"the writer reads prompts with SDPA: the C++ causal kernel is unavailable ({why})",
                       RuntimeWarning, stacklevel=2)
         return None
-    return cpp.causal
+    return causal_attention
 
 
 def _plain(module, query: torch.Tensor, dropout: float, kwargs: dict) -> bool:
     """Whether this call is plain softmax attention on CPU tensors the fast paths take."""
-    return (query.device.type == "cpu" and query.dtype in cpp.DTYPES and dropout == 0.0
+    return (query.device.type == "cpu" and query.dtype in CAUSAL_DTYPES and dropout == 0.0
             and not torch.is_grad_enabled() and getattr(module, "sliding_window", None) is None
             and all(kwargs.get(k) is None for k in _UNSUPPORTED_KWARGS))
 

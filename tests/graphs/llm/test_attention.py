@@ -1,4 +1,4 @@
-"""The local writer's attention (``graphs/writer_attention.py``) against transformers' SDPA function, which
+"""The local writer's attention (``graphs/llm/attention.py``) against transformers' SDPA function, which
 it replaces on the CPU: the same outputs within rounding, on random tensors and in the shipped SmolLM2."""
 
 from __future__ import annotations
@@ -7,11 +7,10 @@ import pytest
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from graphs import writer_attention
-from graphs.llm import LocalLLM
-from kernels.impl.cpp import compiler
+from graphs.llm import LocalLLM, attention
+from kernels import backend_available
 
-needs_cxx = pytest.mark.skipif(compiler() is None, reason="no C++ compiler to build the causal kernel")
+needs_cxx = pytest.mark.skipif(not backend_available("cpp", "cpu"), reason="no C++ compiler to build the causal kernel")
 
 
 class Attention(torch.nn.Module):
@@ -34,7 +33,7 @@ def compare(q, k, v, mask, dtype) -> tuple[float, float]:
     """(our error, SDPA's error in the inputs' dtype) against SDPA in float64."""
     module = Attention(q.shape[1], k.shape[1])
     with torch.inference_mode():
-        ours, _ = writer_attention.attention_forward(module, q, k, v, mask, scaling=q.shape[-1] ** -0.5)
+        ours, _ = attention.attention_forward(module, q, k, v, mask, scaling=q.shape[-1] ** -0.5)
         low, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=q.shape[-1] ** -0.5)
         oracle, _ = sdpa_attention_forward(module, q.double(), k.double(), v.double(), mask,
                                            scaling=q.shape[-1] ** -0.5)
@@ -59,7 +58,7 @@ def test_a_decoding_step_is_sdpas():
     mask[..., 180:] = False
     module = Attention(9, 3)
     with torch.inference_mode():
-        ours, _ = writer_attention.attention_forward(module, q, k, v, mask, scaling=0.125)
+        ours, _ = attention.attention_forward(module, q, k, v, mask, scaling=0.125)
         theirs, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.125)
     assert torch.equal(ours, theirs)
 
@@ -73,7 +72,7 @@ def test_a_decoding_step_without_a_mask_matches_sdpa(dtype):
     q1, k1, v1 = tensors(1, 4, 4, 1, 50, 32, dtype, seed=5)  # as many key/value heads as query heads: SDPA's
     module = Attention(4, 4)
     with torch.inference_mode():
-        a, _ = writer_attention.attention_forward(module, q1, k1, v1, None, scaling=0.2)
+        a, _ = attention.attention_forward(module, q1, k1, v1, None, scaling=0.2)
         b, _ = sdpa_attention_forward(module, q1, k1, v1, None, scaling=0.2)
     assert torch.equal(a, b)
 
@@ -85,7 +84,7 @@ def test_a_prompt_with_a_padding_mask_goes_to_sdpa():
     mask[1, ..., :5] = False
     module = Attention(4, 2)
     with torch.inference_mode():
-        ours, _ = writer_attention.attention_forward(module, q, k, v, mask, scaling=0.2)
+        ours, _ = attention.attention_forward(module, q, k, v, mask, scaling=0.2)
         theirs, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.2)
     assert torch.equal(ours, theirs)
 
@@ -99,24 +98,24 @@ def smollm() -> LocalLLM:
 
 @needs_cxx
 def test_the_writer_reads_with_our_attention_and_gets_sdpas_logits(smollm, monkeypatch):
-    model, tok = smollm._model, smollm._tokenizer
-    assert model.config._attn_implementation == writer_attention.NAME
+    model, tok = smollm.model, smollm.tokenizer
+    assert model.config._attn_implementation == attention.NAME
     text = "The Supplier may terminate this Agreement upon thirty (30) days' written notice. " * 20
     ids = torch.tensor([tok(text)["input_ids"]])
-    kernel, calls = writer_attention._causal_kernel(), []
+    kernel, calls = attention._causal_kernel(), []
 
     def counting(*args):
         calls.append(args[0].shape)
         return kernel(*args)
 
-    monkeypatch.setattr(writer_attention, "_causal_kernel", lambda: counting)
+    monkeypatch.setattr(attention, "_causal_kernel", lambda: counting)
     try:
         with torch.inference_mode():
             ours = model(input_ids=ids).logits
             model.set_attn_implementation("sdpa")
             theirs = model(input_ids=ids).logits
     finally:
-        model.set_attn_implementation(writer_attention.NAME)
+        model.set_attn_implementation(attention.NAME)
     assert len(calls) == model.config.num_hidden_layers  # every layer read the prompt with the kernel
     assert (ours - theirs).abs().max() <= 1e-3
     assert torch.equal(ours[0, -1].argmax(), theirs[0, -1].argmax())
@@ -128,15 +127,15 @@ def test_without_a_compiler_prompts_are_read_with_sdpa(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     monkeypatch.setenv("SECTIONRAG_CACHE", str(tmp_path / "cache"))
     cpp.library.cache_clear()
-    writer_attention._causal_kernel.cache_clear()
+    attention._causal_kernel.cache_clear()
     try:
         q, k, v = tensors(1, 4, 2, 50, 50, 32, torch.float32, seed=3)
         module = Attention(4, 2)
         with torch.inference_mode(), pytest.warns(RuntimeWarning, match="no-such-compiler"):
-            ours, _ = writer_attention.attention_forward(module, q, k, v, None, scaling=0.2)
+            ours, _ = attention.attention_forward(module, q, k, v, None, scaling=0.2)
         with torch.inference_mode():
             theirs, _ = sdpa_attention_forward(module, q, k, v, None, scaling=0.2)
         assert torch.equal(ours, theirs)
     finally:
         cpp.library.cache_clear()
-        writer_attention._causal_kernel.cache_clear()
+        attention._causal_kernel.cache_clear()

@@ -1,4 +1,4 @@
-"""The local answer writer's speed: our CPU attention (``graphs/writer_attention.py``) against transformers'
+"""The local answer writer's speed: our CPU attention (``graphs/llm/attention.py``) against transformers'
 SDPA, the same SmolLM2 weights, the same prompts, in the same run.
 
 Prompts are CUAD contract text cut to a given number of tokens, followed by a clause question, in the
@@ -11,7 +11,7 @@ decoding: a rounding difference that flips one token changes the rest of the rep
 
     sectionrag bench writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
                             [--new-tokens 96] [--threads 1] [--repeats 2] [--contracts DIR] [--json]
-    python -m eval.bench_writer (the same arguments)
+    python -m graphs.llm.bench (the same arguments)
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-_CONTRACTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cuad" / "contracts"
+DEFAULT_CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cuad" / "contracts"
+"""The CUAD contracts beside the checkout (``../shared/data/cuad/contracts``), the default ``--contracts``."""
 QUESTION = "Does the contract specify a governing law? Quote the clause and cite it."
 
 
@@ -70,7 +71,7 @@ def bench(tokens: list[int], batches: list[int], dtypes: list[str], new_tokens: 
         sides = {"ours": LocalLLM(dtype=dtype), "sdpa": LocalLLM(dtype=dtype, attention="sdpa")}
         for llm in sides.values():
             llm.warm_up()
-        tok = sides["ours"]._tokenizer
+        tok = sides["ours"].tokenizer
         for n in tokens:
             convs = prompts(tok, n, max(batches), folder)
             ids = torch.tensor([tok.apply_chat_template(convs[0], add_generation_prompt=True, tokenize=True,
@@ -79,8 +80,8 @@ def bench(tokens: list[int], batches: list[int], dtypes: list[str], new_tokens: 
             with torch.inference_mode():
                 for _ in range(repeats + 1):  # the first round warms up
                     for name, llm in sides.items():
-                        read[name].append(_time(lambda m=llm._model, x=ids: m(input_ids=x, use_cache=True,
-                                                                       logits_to_keep=1)))
+                        read[name].append(_time(lambda m=llm.model, x=ids: m(input_ids=x, use_cache=True,
+                                                                      logits_to_keep=1)))
             row = {"dtype": dtype, "prompt_tokens": int(ids.shape[1]), "batch": None, "what": "read one prompt",
                    **{f"{k}_ms": statistics.median(v[1:]) for k, v in read.items()}}
             row["ratio_sdpa_over_ours"] = row["sdpa_ms"] / row["ours_ms"]
@@ -118,7 +119,8 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = "bfloat16,float32",
-                 new_tokens: int = 96, repeats: int = 2, threads: int = 1, contracts: Path = _CONTRACTS) -> dict:
+                 new_tokens: int = 96, repeats: int = 2, threads: int = 1,
+                 contracts: Path = DEFAULT_CONTRACTS) -> dict:
     """``{"machine", "rows"}`` (see the module docstring); arguments as on the command line."""
     import torch
 
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--contracts", type=Path, default=_CONTRACTS, help="a folder of contract .txt files")
+    parser.add_argument("--contracts", type=Path, default=DEFAULT_CONTRACTS, help="a folder of contract .txt files")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
