@@ -801,7 +801,7 @@ def _run_faithbench(data_dir: Path, out_dir: Path, *, limit: int | None) -> dict
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        from eval.calibrate_judge import calibrate
+        from eval.judge.calibrate import calibrate
 
         calib = calibrate(data_dir, limit=limit)
         note = []
