@@ -232,7 +232,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "writer":
-        from eval.bench_writer import _CONTRACTS, bench_writer, table
+        from graphs.bench_writer import _CONTRACTS, bench_writer, table
 
         result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
                               Path(args.contracts) if args.contracts else _CONTRACTS)

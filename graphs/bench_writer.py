@@ -11,7 +11,7 @@ decoding: a rounding difference that flips one token changes the rest of the rep
 
     sectionrag bench writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
                             [--new-tokens 96] [--threads 1] [--repeats 2] [--contracts DIR] [--json]
-    python -m eval.bench_writer (the same arguments)
+    python -m graphs.bench_writer (the same arguments)
 """
 
 from __future__ import annotations
