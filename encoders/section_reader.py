@@ -7,7 +7,7 @@ context (within the window) as well as its words. The vectors are unit-normalize
 space (the encoder is built from the same MiniLM weights), and comparable with its question vector.
 
 The section is read without the question: on the development data the in-context vectors ranked no
-better with the question as global tokens, and worse when used alone (``python -m eval.digest_salience``,
+better with the question as global tokens, and worse when used alone (``tests/graphs/test_digest_salience.py``,
 docs/evaluation.md), while a question-free reading is the same for every question and so is cached per
 section (ids are content hashes: a section's text never changes under its id). A section longer than the encoder's
 ``max_tokens`` is read in consecutive pieces cut at sentence boundaries.

@@ -4,7 +4,7 @@ footers and page numbers dropped, pages joined by form feeds so page starts are 
 Why PDFium (``pypdfium2``, Apache-2.0/BSD) and not ``unstructured.partition_pdf(strategy="fast")``:
 the fast strategy runs pdfminer.six in pure Python and then classifies every element with spaCy, at
 a few pages per second; PDFium is C++ and reads a 150-page 10-K in well under a second, which is what
-ingesting thousands of filings needs (``eval/bench_pdf_ingest.py`` measures the ratio). PDFium
+ingesting thousands of filings needs (``python -m ingest.bench_pdf`` measures the ratio). PDFium
 already orders characters into lines in reading order; what it does not give is the table structure,
 so this module adds it from character boxes: a run of spaces wider than the font size between two
 glyphs on one line is a column gap, and becomes a tab. Headers and footers are found from

@@ -142,37 +142,56 @@ def test_a_real_flattened_cuad_contract_from_shared_data():
     assert all(s.text == doc.text[s.start:s.end] for s in sections)
 
 
+# ---------------------------------------------------------------- the whole corpora (slow)
+
+def _corpus_stats(item: tuple[str, str]) -> dict:
+    """One contract's sectioning: numbered headings found, section sizes, exact offsets, nothing lost."""
+    from ingest.tokens import TokenCounter
+
+    doc_id, text = item
+    doc = _doc(text, doc_id)
+    heads = find_headings(doc)
+    sections = sectionize(doc)
+    numbered = [h for h in heads if not h.hard and h.title not in ("Preamble", "Recitals", "Signatures")]
+    inside = "".join(re.sub(r"\s", "", s.text) for s in sections)
+    return {"doc_id": doc_id, "tokens": TokenCounter(text).total, "section_tokens": [s.tokens for s in sections],
+            "hierarchy": len(numbered) >= 3,
+            "offsets_exact": all(s.text == text[s.start:s.end] for s in sections)
+            and all(a.end <= b.start for a, b in zip(sections, sections[1:])),
+            "covers_text": inside == re.sub(r"\s", "", text)}
+
+
+def _corpus(items: list[tuple[str, str]]) -> list[dict]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        return list(pool.map(_corpus_stats, items, chunksize=4))
+
+
+def _share(stats: list[dict], key: str) -> float:
+    return sum(s[key] for s in stats) / len(stats)
+
+
 @pytest.mark.slow
 def test_cuad_corpus_has_article_structure_and_sections_of_thousands_of_tokens():
-    from eval.ingest_contracts import main
-
     folder = _shared("cuad", "contracts")
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--data", str(folder), "--workers", "2"]) == 0
-    result = json.loads(out.getvalue())
-    assert result["documents"] == 410 and result["offsets_exact"]
-    assert result["sections_cover_all_text"] == 410
-    assert result["share_hierarchy_found"] >= 0.85
-    assert result["median_section_tokens"] >= 1000
-    assert result["share_ge5_sections_among_docs_over_20k_tokens"] >= 0.9
+    stats = _corpus([(f.stem, read(f)[0].text) for f in sorted(folder.glob("*.txt"))])
+    assert len(stats) == 410
+    assert [s["doc_id"] for s in stats if not s["offsets_exact"] or not s["covers_text"]] == []
+    # measured at 446b6cb: hierarchy found in 0.907, median section 2,229 tokens, 0.972 of the contracts
+    # over 20k tokens in >= 5 sections
+    assert _share(stats, "hierarchy") >= 0.85, [s["doc_id"] for s in stats if not s["hierarchy"]][:10]
+    assert statistics.median(t for s in stats for t in s["section_tokens"]) >= 1000
+    long = [s for s in stats if s["tokens"] > 20000]
+    assert sum(len(s["section_tokens"]) >= 5 for s in long) / len(long) >= 0.9
 
 
 @pytest.mark.slow
 def test_contractnli_ndas_are_sectioned():
-    from eval.ingest_contracts import main
-
     dev = _shared("contractnli", "dev.json")
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--contractnli", str(dev), "--workers", "2"]) == 0
-    result = json.loads(out.getvalue())
-    assert result["documents"] == 61 and result["offsets_exact"]
-    assert result["sections_cover_all_text"] == 61
-    assert result["share_hierarchy_found"] >= 0.7
+    docs = json.loads(dev.read_text(encoding="utf-8"))["documents"]
+    stats = _corpus([(Path(d["file_name"]).stem or str(d["id"]), d["text"]) for d in docs])
+    assert len(stats) == 61
+    assert [s["doc_id"] for s in stats if not s["offsets_exact"] or not s["covers_text"]] == []
+    # measured at 446b6cb: hierarchy found in 0.951 of the NDAs
+    assert _share(stats, "hierarchy") >= 0.7, [s["doc_id"] for s in stats if not s["hierarchy"]]

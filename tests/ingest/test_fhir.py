@@ -262,3 +262,77 @@ def test_shared_synthea_export_holds_every_medication_and_condition():
         assert not missing, (kind, missing[:5])
     smallest = min(docs.values(), key=lambda d: len(d.text))
     _assert_sections_exact(smallest)
+
+
+# facts of each kind: the concept naming it and the fields holding its own date, first present wins
+FACTS = {
+    "MedicationRequest": ("medicationCodeableConcept", ("authoredOn",)),
+    "Condition": ("code", ("onsetDateTime", "recordedDate")),
+    "Procedure": ("code", ("performedDateTime", "performedPeriod")),
+    "Immunization": ("vaccineCode", ("occurrenceDateTime",)),
+    "AllergyIntolerance": ("code", ("recordedDate", "onsetDateTime")),
+}
+
+
+def _names(concept: dict) -> list[str]:
+    return [n for n in dict.fromkeys([concept.get("text", "")] + [c.get("display", "") for c in concept.get("coding", [])])
+            if n]
+
+
+def _date(r: dict, keys: tuple[str, ...]) -> str:
+    for k in keys:
+        v = r.get(k)
+        v = v.get("start") if isinstance(v, dict) else v
+        if isinstance(v, str) and v:
+            return v[:10]
+    return ""
+
+
+def _path_dates(path: tuple[str, ...], kind: str = "") -> tuple[str, str] | None:
+    """The first and last date a section path names (only those after ``kind``, when given)."""
+    text = " … ".join(path)
+    dates = re.findall(rf"{kind} (\d{{4}}-\d\d-\d\d)", text) if kind else DATE.findall(text)
+    return (min(dates), max(dates)) if dates else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SYNTHEA.is_dir(), reason=f"shared Synthea export not found at {SYNTHEA}")
+def test_shared_synthea_export_puts_every_fact_and_note_in_a_section_dated_to_it():
+    """Sectioned with the defaults, every fact (all five kinds) lies with its date in a section whose path
+    spans that date, and in one spanning its encounter's date; every note lies in a section dated to it.
+    All 1.0 when measured at 446b6cb (1,582 medications, 426 conditions, 1,803 procedures, 126
+    immunizations, 8 allergies, 1,029 notes over 10 patients)."""
+    docs = {dict(d.metadata)["patient_id"]: d for d in read(SYNTHEA)}
+    sections = {}
+    for pid, doc in docs.items():
+        sections[pid] = _assert_sections_exact(doc)
+        assert "".join(re.sub(r"\s", "", s.text) for s in sections[pid]) == re.sub(r"\s", "", doc.text)
+        assert all(_path_dates(s.path) and s.tokens <= 32000 for s in sections[pid]), pid
+    encounter_date = {r["id"]: _date(r, ("period",)) for r in _resources(SYNTHEA, "Encounter")}
+    misplaced = []
+    for kind, (concept, date_keys) in FACTS.items():
+        facts = _resources(SYNTHEA, kind)
+        assert facts, kind
+        for r in facts:
+            secs, names, date = sections[_patient(r)], _names(r[concept]), _date(r, date_keys)
+            dated = date and any((span := _path_dates(s.path)) and span[0] <= date <= span[1] and date in s.text
+                                 and any(n in s.text for n in names) for s in secs)
+            encounter = (r.get("encounter") or {}).get("reference", "").split("/")[-1].removeprefix("urn:uuid:")
+            when = encounter_date.get(encounter)
+            in_encounter = not when or any((span := _path_dates(s.path, "Encounter")) and span[0] <= when <= span[1]
+                                           and any(n in s.text for n in names) for s in secs)
+            if not (dated and in_encounter):
+                misplaced.append((kind, r["id"], names[:1], date))
+    assert not misplaced, misplaced[:5]
+    notes = _resources(SYNTHEA, "DocumentReference")
+    for r in notes:
+        text = base64.b64decode(r["content"][0]["attachment"]["data"]).decode("utf-8").replace("\r\n", "\n").strip()
+        date = r["date"][:10]
+        assert text in docs[_patient(r)].text, r["id"]
+        assert any((span := _path_dates(s.path)) and span[0] <= date <= span[1] and text[:200] in s.text
+                   for s in sections[_patient(r)]), r["id"]
+    jsonl = SYNTHEA.parent / "notes.jsonl"
+    if jsonl.exists():
+        lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+        assert len(lines) == len(notes)
+        assert [n["patient_id"] for n in lines if n["text"].strip() not in docs[n["patient_id"]].text] == []

@@ -4,14 +4,17 @@ running headers, cross-references), and, behind ``slow``, on the whole FinanceBe
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from ingest.readers import read
 from ingest.sectionizers import detect_kind, filing, sectionize
+from pipeline.text import trim_span
 from pipeline.types import Document
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -141,18 +144,73 @@ def test_ten_k_pdf_items_notes_and_statements_page_in_one_section(financebench):
 
 # ---------------------------------------------------------------- the whole corpus
 
-@pytest.mark.slow
-def test_financebench_corpus(financebench, capsys):
-    from eval import ingest_filings
+def _words(text: str, base: int = 0) -> list[tuple[str, int, int]]:
+    return [(m.group().lower(), base + m.start(), base + m.end()) for m in re.finditer(r"[A-Za-z0-9]+", text)]
 
-    assert ingest_filings.main(["--data", str(financebench), "--workers", "2"]) == 0
-    out = json.loads(capsys.readouterr().out)
+
+def locate(page_text: str, base: int, evidence: str) -> tuple[int, int] | None:
+    """The span of ``evidence`` on a page: its exact word sequence, else the best fuzzy alignment of at least
+    70% of its words (alphanumeric words only, so table cell separators and punctuation do not matter)."""
+    page, ev = _words(page_text, base), [w for w, _, _ in _words(evidence)]
+    if not ev or not page:
+        return None
+    words = [w for w, _, _ in page]
+    for i, w in enumerate(words):
+        if w == ev[0] and words[i:i + len(ev)] == ev:
+            return page[i][1], page[i + len(ev) - 1][2]
+    blocks = [b for b in difflib.SequenceMatcher(None, words, ev, autojunk=False).get_matching_blocks() if b.size]
+    if sum(b.size for b in blocks) < 0.7 * len(ev):
+        return None
+    return page[min(b.a for b in blocks)][1], page[max(b.a + b.size for b in blocks) - 1][2]
+
+
+def _filing_stats(job: tuple[str, list[dict]]) -> dict:
+    """One filing read and sectioned: its Items, exact offsets, and per gold evidence item whether its page,
+    and its located evidence text, lie inside one section."""
+    path, evidence = job
+    doc = read(Path(path))[0]
+    sections = sectionize(doc)
+
+    def inside_one(start: int, end: int) -> bool:
+        return any(s.start <= start and end <= s.end for s in sections)
+
+    rows = []
+    for ev in evidence:
+        n = ev["evidence_page_num"]
+        if n >= doc.pages:
+            rows.append({"page": n, "whole_page": False, "evidence_inside": False})
+            continue
+        start, end = trim_span(doc.text, doc.page_starts[n], doc.page_starts[n + 1] if n + 1 < len(doc.page_starts) else len(doc.text))
+        found = locate(doc.text[start:end], start, ev["evidence_text"])
+        rows.append({"page": n, "whole_page": inside_one(start, end), "evidence_inside": bool(found) and inside_one(*found)})
+    return {"doc": Path(path).stem, "format": Path(path).suffix[1:], "items": _items(sections),
+            "offsets_exact": all(doc.text[s.start:s.end] == s.text for s in sections)
+            and all(a.end <= b.start for a, b in zip(sections, sections[1:])), "evidence": rows}
+
+
+@pytest.mark.slow
+def test_financebench_corpus(financebench):
+    """Every filing, text and PDF: 10-Ks have their Items, and the gold evidence page and the evidence text on
+    it lie inside one section for at least 90% of FinanceBench's evidence items."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    evidence: dict[str, list[dict]] = {}
+    for line in (financebench / "questions.jsonl").read_text().splitlines():
+        for ev in json.loads(line)["evidence"]:
+            evidence.setdefault(ev["doc_name"], []).append(ev)
+    jobs = [(str(p), evidence.get(p.stem, [])) for folder, ext in (("docs", "txt"), ("pdfs", "pdf"))
+            for p in sorted((financebench / folder).glob(f"*.{ext}"))]
+    with ProcessPoolExecutor(2) as pool:
+        results = list(pool.map(_filing_stats, jobs))
     for fmt in ("txt", "pdf"):
-        res = out[fmt]
-        assert res["offsets_exact"]
-        assert res["ten_k_with_items"] == res["ten_k"]
-        assert res["whole_page_inside_one_section"] >= 0.9
-        assert res["evidence_inside_one_section_of_all"] >= 0.9
-        for name, d in res["per_document"].items():
-            if "10K" in name:
-                assert {"Item 1", "Item 7", "Item 8"} <= set(d["items"]) or len(d["items"]) >= 15, name
+        res = [r for r in results if r["format"] == fmt]
+        rows = [row for r in res for row in r["evidence"]]
+        assert res and rows, fmt
+        assert [r["doc"] for r in res if not r["offsets_exact"]] == []
+        ten_k = [r for r in res if "10K" in r["doc"]]
+        assert [r["doc"] for r in ten_k if not r["items"]] == []
+        for r in ten_k:
+            assert {"Item 1", "Item 7", "Item 8"} <= set(r["items"]) or len(r["items"]) >= 15, r["doc"]
+        # measured at 446b6cb: whole page 0.901 (text) and 0.944 (PDF), evidence text 0.988 and 1.0
+        assert sum(row["whole_page"] for row in rows) / len(rows) >= 0.9, fmt
+        assert sum(row["evidence_inside"] for row in rows) / len(rows) >= 0.9, fmt

@@ -5,7 +5,7 @@ formula. The judge is built differently so the system does not grade itself: it 
 to its best-matching source sentences (MiniLM cosine over every source sentence and adjacent pair),
 measures what that alignment leaves uncovered — content words, word pairs, numbers, names,
 negation, modality and quantifiers — and lets a head trained on human labels
-(``eval/judge_head.py``) weigh the evidence.
+(``head.py``) weigh the evidence.
 
 >>> fz = ClaimFeaturizer()
 >>> x = fz.features([(["The fee is $5."], ["The fee is $5 per month."])])   # [1, len(FEATURE_NAMES)]
@@ -44,6 +44,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "token_unaligned_share",  # share of claim word pieces whose best cosine is below 0.6
 )
 
+# the judge's own list, not pipeline.text.STOPWORDS (which holds modals, quantifiers and negations: judge features)
 _STOP = frozenset(
     "a an the and or but if of to in on at by for with from as is are was were be been being this that these those it "
     "its their there they them he she his her we our you your i me my which who whom what when where why how will "
@@ -124,7 +125,7 @@ class ClaimFeaturizer:
 
     Every distinct text is encoded once per featurizer (one batched MiniLM pass gives both its
     sentence vector and its contextual token vectors) and cached for the run.
-    ``embedder``: an ``encoders.embedder.Embedder`` to share; one is made on first use otherwise.
+    ``embedder``: a ``pipeline.Embedder`` to share; one is made on first use otherwise.
     """
 
     max_run = 12
@@ -142,7 +143,7 @@ class ClaimFeaturizer:
         if not todo:
             return
         if self._embedder is None:
-            from encoders.embedder import Embedder
+            from pipeline import Embedder
 
             self._embedder = Embedder(batch_size=64)
         model = self._embedder.model

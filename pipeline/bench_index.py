@@ -11,7 +11,7 @@ unit sphere, about 100 points per topic (cosine ≈ 0.55 between points of a top
 queries from the same distribution. Queries run one at a time on one thread, as a serving process
 answers them; building uses every core.
 
-    python -m eval.bench_faiss_scale --n 1000000 --queries 1000 --json
+    python -m pipeline.bench_index --n 1000000 --queries 1000 --json
 """
 
 from __future__ import annotations

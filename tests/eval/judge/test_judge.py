@@ -1,10 +1,12 @@
-"""The hallucination judge: real MiniLM, the shipped weights, a real loopback OpenAI-compatible server."""
+"""The hallucination judge (eval/judge/): real MiniLM, the shipped weights, a real loopback OpenAI-compatible server."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import subprocess
+import sys
 from http.server import BaseHTTPRequestHandler
 
 import numpy as np
@@ -52,8 +54,8 @@ def test_no_claims_means_rate_zero(judge):
 
 
 def test_shipped_weights_load_and_are_small():
-    from eval.judge_features import FEATURE_NAMES
-    from eval.judge_head import BoostedTreesHead
+    from eval.judge.features import FEATURE_NAMES
+    from eval.judge.head import BoostedTreesHead
 
     head = BoostedTreesHead.load(DEFAULT_WEIGHTS, FEATURE_NAMES)
     assert head.trees and 0.0 < head.threshold < 1.0
@@ -64,7 +66,7 @@ def test_shipped_weights_load_and_are_small():
 
 
 def test_exported_trees_reproduce_scikit_learn_after_a_round_trip(tmp_path):
-    from eval.judge_head import BoostedTreesHead
+    from eval.judge.head import BoostedTreesHead
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3)).astype(np.float32)
@@ -84,7 +86,7 @@ def test_unknown_kind_names_the_kinds():
 
 @pytest.mark.skipif(not (SHARED_DATA / "faithbench").exists(), reason="needs ../shared/data")
 def test_calibrate_reports_held_out_agreement_on_a_small_sample():
-    from eval.calibrate_judge import calibrate
+    from eval.judge.calibrate import calibrate
 
     report = calibrate(SHARED_DATA, limit=12, seed=0)
     json.dumps(report)  # JSON-able
@@ -98,6 +100,17 @@ def test_calibrate_reports_held_out_agreement_on_a_small_sample():
             assert lo <= hi and m[f"{key}_margin"] == pytest.approx(lo - 0.5)
         assert m["chance"] == 0.5
     assert report["faithbench"]["claims"]["n"] >= 12
+
+
+def test_calibrate_runs_as_a_module_and_finds_the_shared_data_and_weights(tmp_path):
+    from eval.judge import calibrate
+
+    assert calibrate.DATA == SHARED_DATA  # the default --data, two folders above the package
+    assert DEFAULT_WEIGHTS == ROOT / "data" / "judge" / "head.json"
+    run = subprocess.run([sys.executable, "-m", "eval.judge.calibrate", "--data", str(tmp_path), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stdout == ""
+    assert f"no FaithBench batches under {tmp_path / 'faithbench'}" in run.stderr
 
 
 # ---------------------------------------------------------------- the OpenAI-compatible judge

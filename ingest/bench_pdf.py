@@ -6,7 +6,7 @@ Times, on the same files in the same process: (a) ``ingest.readers.pdf.read`` fo
 Each side is warmed up on the first file (imports, model loading) before timing. Prints one JSON
 object with pages per second for both and their ratio (ours / unstructured).
 
-    python -m eval.bench_pdf_ingest [--pdfs ../shared/data/financebench/pdfs] [--limit N] [--repeat 1]
+    python -m ingest.bench_pdf [--pdfs ../shared/data/financebench/pdfs] [--limit N] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ import json
 import os
 import time
 from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DO_NOT_TRACK", "true")  # unstructured's usage analytics
-os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
-os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
 _PDFS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "financebench" / "pdfs"
 
@@ -78,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N files (0: all)")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args(argv)
+    # before unstructured is first imported (it reads them then), not when this module is
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "true")  # unstructured's usage analytics
+    os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
+    os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
     files = sorted(args.pdfs.glob("*.pdf"))[: args.limit or None]
     if not files:
         print(json.dumps({"error": f"no PDF files in {args.pdfs}"}))

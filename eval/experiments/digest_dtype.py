@@ -7,7 +7,7 @@ precision: the summed ``summarize`` time and wall time, the tokens the encoder r
 and citation sets are the same in both. The rows run one after the other in one process, so they share
 the machine alike.
 
-    python -m eval.digest_dtype --suite financebench --store STORE --docs 8 [--threads 1] [--json]
+    python -m eval.experiments.digest_dtype --suite financebench --store STORE --docs 8 [--threads 1] [--json]
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ def first_questions(suite: str, data_dir: Path, docs: int, stored: set[str]) -> 
 
 
 def measure(store: Path, items: list, dtype: str) -> dict:
-    from pipeline import Pipeline
-    from pipeline.config import PipelineConfig
+    from pipeline import Pipeline, PipelineConfig
 
     config = PipelineConfig().replace(synthesize={"llm": "extractive"}, summarize={"dtype": dtype})
     answers, wall, digest = [], 0.0, 0.0
@@ -48,13 +47,13 @@ def measure(store: Path, items: list, dtype: str) -> dict:
             wall += time.perf_counter() - start
             digest += dict(answer.timings).get("summarize", 0.0)
             answers.append((answer.text, sorted((c.doc_id, c.start, c.end) for c in answer.citations)))
-        tokens = p._reader.tokens_read if p._reader is not None else 0
+        tokens = int(p.reading()["tokens"])
     return {"dtype": dtype, "questions": len(items), "summarize_s": round(digest, 2), "wall_s": round(wall, 2),
             "encoder_tokens": tokens, "answers": answers}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m eval.digest_dtype", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m eval.experiments.digest_dtype", description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="financebench")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--store", type=Path, required=True, help="a store holding the suite's documents")

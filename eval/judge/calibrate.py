@@ -7,7 +7,7 @@ rate without reading the source: measured, a head given only claim-side features
 AUROC 0.74 when just documents are held out). Each item is scored by a head fitted on items sharing
 neither its document nor its claim (FaithBench sentences and ContractNLI hypotheses together, each
 dataset and class weighted equally), then the judge's precise checks are applied as in use
-(``judge_features.apply_checks``). Nothing is ever evaluated on what it was trained on. The
+(``features.apply_checks``). Nothing is ever evaluated on what it was trained on. The
 threshold is 0.5, not tuned: class-balanced training puts the balanced cut there. The shipped head
 (``--train``) is the same fit on all the data.
 
@@ -20,8 +20,8 @@ Confidence intervals are a seeded bootstrap over source documents (items from on
 for comparison: each claim against its three best-aligned source sentences as if they were its
 citations, unsupported when support < ``VerifyConfig.min_claim_support``.
 
-    python -m eval.calibrate_judge --data ../shared/data --json
-    python -m eval.calibrate_judge --data ../shared/data --train        # rewrites data/judge/head.json
+    python -m eval.judge.calibrate --data ../shared/data --json
+    python -m eval.judge.calibrate --data ../shared/data --train        # rewrites data/judge/head.json
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.judge_data import JudgeExample, load_contractnli, load_faithbench
+from eval.judge.data import JudgeExample, load_contractnli, load_faithbench
 
 DATASETS = ("faithbench", "contractnli")
 CHANCE = 0.5
 BOOTSTRAP = 1000
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+"""The shared data folder beside the checkout (``../shared/data``): the default ``--data``."""
 
 
 # ---------------------------------------------------------------- metrics
@@ -106,7 +108,7 @@ def load_examples(data_dir: Path, limit: int | None, seed: int, datasets: Sequen
 
 def featurize(examples: Sequence[JudgeExample], featurizer=None) -> tuple[list[np.ndarray], list[list[str]]]:
     """One [claims, F] feature array and one list of failed precise checks per example, embedded in one batch."""
-    from eval.judge_features import ClaimFeaturizer
+    from eval.judge.features import ClaimFeaturizer
 
     featurizer = featurizer or ClaimFeaturizer()
     x, checks = featurizer.features_and_checks([(e.claims, e.sources) for e in examples])
@@ -145,8 +147,8 @@ def _training_rows(examples: Sequence[JudgeExample], feats: Sequence[np.ndarray]
 
 def fit_head(examples: Sequence[JudgeExample], feats: Sequence[np.ndarray], idx: Sequence[int], seed: int):
     """The tree head fitted on the claims of ``examples[idx]``; threshold 0.5 (see the module docstring)."""
-    from eval.judge_features import FEATURE_NAMES
-    from eval.judge_head import BoostedTreesHead
+    from eval.judge.features import FEATURE_NAMES
+    from eval.judge.head import BoostedTreesHead
 
     x, y, w = _training_rows(examples, feats, idx)
     return BoostedTreesHead.fit(x, y, FEATURE_NAMES, w, seed=seed)
@@ -185,8 +187,8 @@ def cross_validated_scores(examples: Sequence[JudgeExample], feats: Sequence[np.
 # ---------------------------------------------------------------- scoring other judges the same way
 
 def _verifier_scores(examples: Sequence[JudgeExample], featurizer) -> tuple[list[np.ndarray], float]:
-    from eval.judge_features import split_sentences
-    from graphs.verifier import verify_claims
+    from eval.judge.features import split_sentences
+    from pipeline import verify_claims
     from pipeline.config import VerifyConfig
 
     claims, quotes = [], []
@@ -267,7 +269,7 @@ def calibrate(data_dir: Path, limit: int | None = None, judge_kind: str = "local
     judge's report also says how its decisions agree with the verifier's; ``hold_out_claims=False``
     holds out only documents (ContractNLI's numbers then include what its recurring hypotheses leak).
     """
-    from eval.judge_features import ClaimFeaturizer, apply_checks
+    from eval.judge.features import ClaimFeaturizer, apply_checks
 
     if judge_kind not in ("local", "openai", "verifier"):
         raise ValueError(f"unknown judge kind {judge_kind!r}; use local, openai or verifier")
@@ -325,7 +327,7 @@ def train(data_dir: Path, out: Path, seed: int = 0) -> dict:
                      "claims": sum(len(e.claims) for e in examples if e.dataset == name),
                      "unsupported_claims": sum(sum(e.claim_unsupported) for e in examples if e.dataset == name)}
               for name in DATASETS}
-    head.save(out, trained_on=counts, command="python -m eval.calibrate_judge --train", seed=seed,
+    head.save(out, trained_on=counts, command="python -m eval.judge.calibrate --train", seed=seed,
               data="FaithBench odd batches (vectara/FaithBench @ cf89797) and ContractNLI dev (shu7bh/Contract-NLI @ "
                    "e6f53de), the development split in ../shared/data; see data/judge/README.md")
     return {"weights": str(out), "bytes": out.stat().st_size, "threshold": head.threshold, "trees": len(head.trees),
@@ -333,8 +335,8 @@ def train(data_dir: Path, out: Path, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m eval.calibrate_judge", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap = argparse.ArgumentParser(prog="python -m eval.judge.calibrate", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--limit", type=int, default=None, help="items per dataset (a seeded sample)")
     ap.add_argument("--judge", default="local", choices=["local", "openai", "verifier"])
     ap.add_argument("--seed", type=int, default=0)

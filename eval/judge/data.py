@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.judge_features import split_sentences
+from eval.judge.features import split_sentences
 
 HALLUCINATED = frozenset({"Unwanted", "Unwanted.Intrinsic", "Unwanted.Extrinsic", "Questionable"})
 

@@ -103,8 +103,8 @@ class BoostedTreesHead:
                        float(data["threshold"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise RuntimeError(f"the judge's weights at {path} could not be read ({exc}); "
-                               "retrain them with `python -m eval.calibrate_judge --train`") from None
+                               "retrain them with `python -m eval.judge.calibrate --train`") from None
         if names is not None and tuple(names) != head.names:
             raise RuntimeError(f"the judge's weights at {path} were trained on other features; "
-                               "retrain them with `python -m eval.calibrate_judge --train`")
+                               "retrain them with `python -m eval.judge.calibrate --train`")
         return head
