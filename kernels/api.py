@@ -105,6 +105,47 @@ def _unavailable(impl: str, device, why: str) -> BackendUnavailable:
     return BackendUnavailable(f"attention backend {impl!r} is not available on {device}: {why}")
 
 
+_NEEDS = {
+    "cpp": "it runs on the CPU and needs a C++ compiler ($CXX, c++, g++ or clang++)",
+    "flex": "this torch has no torch.nn.attention.flex_attention (torch >= 2.5)",
+    "flex_eager": "this torch has no torch.nn.attention.flex_attention (torch >= 2.5)",
+    "triton": "needs the `triton` package and a CUDA device (or TRITON_INTERPRET=1 to run it on the CPU, slowly)",
+    "flash": "needs a CUDA device and the `flash-attn` package (pip install 'sectionrag[gpu]')",
+}
+"""What each backend that can be missing needs, for the error that says it is."""
+
+
+def _backend(impl: str, device: torch.device):
+    """The attention function of ``impl`` (same signature as the reference), loaded lazily; raises
+    ``BackendUnavailable`` when it cannot run on ``device`` here."""
+    if impl not in IMPLS:
+        raise ValueError(f"unknown attention backend {impl!r}; choose one of {', '.join(IMPLS)} or auto")
+    if impl in _NEEDS and not backend_available(impl, device):
+        raise _unavailable(impl, device, _NEEDS[impl])
+    match impl:
+        case "reference":
+            from kernels.impl.reference import attention
+        case "blocked":
+            from kernels.impl.blocked import attention
+        case "cpp":
+            from kernels.impl import cpp
+
+            try:
+                cpp.library()
+            except cpp.BuildError as exc:
+                raise _unavailable(impl, device, str(exc)) from exc
+            attention = cpp.attention
+        case "flex" | "flex_eager":
+            from kernels.impl.flex import attention as flex_attention
+
+            attention = functools.partial(flex_attention, compiled=impl == "flex")
+        case "triton":
+            from kernels.impl.triton_kernel import attention
+        case "flash":
+            from kernels.impl.flash import attention
+    return attention
+
+
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, pattern: SparsePattern,
                      impl: str = "auto", scale: float | None = None) -> torch.Tensor:
     """Attention of q over k, v restricted to ``pattern``: q, k, v [B, H, S, D] → [B, H, S, D] in q's dtype.
@@ -114,46 +155,11 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, patte
     if q.dim() != 4 or q.shape != k.shape or k.shape != v.shape:
         raise ValueError(f"q, k, v must share one [B, H, S, D] shape, got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
-    device = q.device
     if impl == "auto":
-        impl = pick_auto(device)
+        impl = pick_auto(q.device)
         if impl == "cpp" and not _cpp_can_take(q, k, v):
             impl = "blocked"
-    match impl:
-        case "reference":
-            from kernels.impl.reference import attention
-        case "blocked":
-            from kernels.impl.blocked import attention
-        case "cpp":
-            if not backend_available(impl, device):
-                raise _unavailable(impl, device, "it runs on the CPU and needs a C++ compiler ($CXX, c++, g++ or clang++)")
-            from kernels.impl import cpp
-
-            try:
-                cpp.library()
-            except cpp.BuildError as exc:
-                raise _unavailable(impl, device, str(exc)) from exc
-            attention = cpp.attention
-        case "flex" | "flex_eager":
-            if not backend_available(impl, device):
-                raise _unavailable(impl, device, "this torch has no torch.nn.attention.flex_attention (torch >= 2.5)")
-            from kernels.impl.flex import attention as flex_attention
-
-            def attention(q, k, v, *, pattern, scale):
-                return flex_attention(q, k, v, pattern=pattern, scale=scale, compiled=impl == "flex")
-        case "triton":
-            if not backend_available(impl, device):
-                raise _unavailable(impl, device, "needs the `triton` package and a CUDA device "
-                                   "(or TRITON_INTERPRET=1 to run it on the CPU, slowly)")
-            from kernels.impl.triton_kernel import attention
-        case "flash":
-            if not backend_available(impl, device):
-                raise _unavailable(impl, device, "needs a CUDA device and the `flash-attn` package "
-                                   "(pip install 'sectionrag[gpu]')")
-            from kernels.impl.flash import attention
-        case _:
-            raise ValueError(f"unknown attention backend {impl!r}; choose one of {', '.join(IMPLS)} or auto")
-    return attention(q, k, v, pattern=pattern, scale=scale)
+    return _backend(impl, q.device)(q, k, v, pattern=pattern, scale=scale)
 
 
 CAUSAL_DTYPES = (torch.float32, torch.bfloat16)

