@@ -105,3 +105,20 @@ def test_bench_writer_json_and_bad_arguments(tmp_path):
     one_line_error(run("bench", "writer", "--contracts", str(missing), "--json", check=False), str(missing))
     one_line_error(run("bench", "writer", "--tokens", "100000", "--batch", "1", "--contracts",
                        str(SAMPLES / "contracts"), "--json", check=False), "100000 tokens")
+
+
+def test_ask_trace_and_stream(sample_store):
+    proc = run("ask", "How can the outsourcing agreement be terminated?", "--store", str(sample_store), "--llm",
+               "extractive", "--trace", "--stream", "--json")
+    answer = json.loads(proc.stdout)
+    assert set(answer) == ASK_KEYS | {"trace"}
+    trace = answer["trace"]
+    assert set(trace) == {"evidence", "claims", "route", "timings"}
+    assert trace["route"] == ["retrieve", "summarize", "synthesize", "verify", "finalize"]
+    assert trace["evidence"] and all(set(ev) == {"n", "doc_id", "section_id", "start", "end", "text", "score"}
+                                     for ev in trace["evidence"])
+    assert trace["claims"] and all({"claim", "supported", "support", "evidence", "reasons"} == set(c)
+                                   for c in trace["claims"])
+    # --stream: one line per stage on stderr, in order, while stdout stays one JSON object
+    stages = [line.split("] ", 1)[1].split(":")[0] for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert stages == trace["route"]

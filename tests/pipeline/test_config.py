@@ -31,3 +31,16 @@ def test_bad_config_is_one_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         PipelineConfig.from_toml(path)
+
+
+def test_every_attention_backend_the_kernels_have_is_accepted():
+    """The backend names come from one place: ``auto`` picks ``cpp`` on a CPU, so it must be accepted too."""
+    import kernels
+    from pipeline.config import ATTENTION_IMPLS, SummarizeConfig
+
+    assert ATTENTION_IMPLS == ("auto", *kernels.IMPLS)
+    for impl in ATTENTION_IMPLS:
+        assert SummarizeConfig(impl=impl).impl == impl
+    assert PipelineConfig().replace(summarize={"impl": "cpp"}).summarize.impl == "cpp"
+    with pytest.raises(ValueError, match="unknown impl"):
+        SummarizeConfig(impl="cuda-magic")
