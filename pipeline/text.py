@@ -56,12 +56,12 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None, max_chars:
 STOPWORDS = frozenset("""
 a an the and or but if of to in on at by for with from as is are was were be been being this that these those
 it its it's their there they them he she his her we our you your i me my which who whom what when where why how
-will would shall should may might must can could do does did has have had not no yes any all each such than then
-so also just into upon under over about per other same more most less only very within without between after
-before during while
+will would shall should may might can could do does did has have had not no any all each such than then so also
+into upon under over about per other same more most less only very within without between
 """.split())
 """Function words: in a lexical query they match nearly every passage, and in a claim they carry no
-content a citation must support."""
+content a citation must support. Words that change what a claim says stay content words: ``must``
+(an obligation), ``before`` / ``after`` / ``during`` / ``while`` (when), ``yes``."""
 
 
 def _stem(word: str) -> str:
