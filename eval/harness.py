@@ -56,23 +56,22 @@ import json
 import logging
 import os
 import platform
-import resource
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from eval.aggregate import aggregate
+from eval.answering import QARun, answer, answer_in_parts_phase
 from eval.args import DEFAULT_DATA, add_arguments, options, parse_shard, shard_text
-from eval.datasets import QA_SUITES, SEED, SUITES, Item, Suite, align_spans, load_suite, sample_items
-from eval.records import AnswerRecord, JudgeVerdicts, record_key
+from eval.datasets import QA_SUITES, SEED, SUITES, Item, Suite, load_suite, sample_items
+from eval.judging import rejudge, score_records
+from eval.records import AnswerRecord
 from eval.runs import (
     ITEMS_FILE,
     SHARD_FILES,
     THROUGHPUT_FILE,
-    answer_in_parts,
     items_file,
     keep_measured,
     load_records,
@@ -85,46 +84,12 @@ from eval.runs import (
     store_lock,
     write_records,
 )
-from eval.scoring import HEADLINE, run_from_record, score
+from eval.scoring import HEADLINE
+from eval.throughput import embedding_speed, encoder_speed, peak_rss_mb
 from pipeline import IngestReport, Pipeline, PipelineConfig, StoreLock, cpu
 
 __all__ = ["DEFAULT_DATA", "aggregate", "config_changes", "main", "parse_shard", "run_eval", "shard_items",
            "shard_text", "store_lock"]
-
-log = logging.getLogger("eval")
-
-ENCODER_SECTIONS = 4
-ENCODER_MAX_TOKENS = 16384
-EMBEDDING_PASSAGES = 128
-
-
-@dataclass(frozen=True)
-class QARun:
-    """One question-answering suite's run: what ``run_eval``'s arguments come to for it."""
-
-    suite: str
-    data_dir: Path
-    out_dir: Path
-    limit: int | None
-    llm: str
-    systems: tuple[str, ...]
-    progress: bool
-    store: Path
-    ingest: bool
-    """Ingest the sample's documents into ``store`` (False: ``--store`` names a store that holds them)."""
-    staging: Path
-    judge: str
-    seed: int
-    config: PipelineConfig
-    shard: tuple[int, int] | None = None
-    batch: int = 1
-    report_only: bool = False
-    parts: int = 1
-    subset: tuple[str, ...] | None = None
-    """A ``--parts`` process: the item ids its parent dealt it."""
-
-    def key(self, system: str, item: Item) -> str:
-        return record_key(system, self.llm, item.id)
 
 
 def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = None, llm: str = "local",
@@ -229,23 +194,23 @@ def _run_qa(run: QARun) -> dict:
     with Pipeline(run.store, run.config) as store:
         items = _stored_items(run, store, items, notes, len(ds.notes))
         if run.parts > 1:
-            _answer_in_parts(run, items, lock, throughput, notes)
+            answer_in_parts_phase(run, items, lock, throughput, notes, _part_main)
         done = load_records(run.out_dir)
         if run.report_only:  # an interim look at a long run: the items every system has answered
             items = _complete_items(run, items, done, notes)
         todo = [(it, name) for it in items for name in run.systems if run.key(name, it) not in done]
-        embedder = _answer(run, ds, store, todo, done, lock, throughput, notes) if todo else None  # 3. answer
+        embedder = answer(run, ds, store, todo, done, lock, throughput, notes) if todo else None  # 3. answer
         keys = [run.key(n, it) for it in items for n in run.systems]
         if run.shard is not None:  # judging leftovers, throughput and the report are the final, unsharded run's
             return _part_result(run, items, todo, done, keys, throughput, t_start)
-        if _rejudge(done, keys, store, run.judge, notes) or any(run.out_dir.glob(SHARD_FILES)):  # 4. judge
+        if rejudge(done, keys, store, run.judge, notes) or any(run.out_dir.glob(SHARD_FILES)):  # 4. judge
             write_records(run.out_dir / ITEMS_FILE, done.values())  # items.jsonl then holds every answer of the run
         if not run.report_only and (todo or not (run.out_dir / THROUGHPUT_FILE).exists()):
-            throughput["embedding"] = _embedding_speed(store, embedder)
-            throughput["encoder"] = _encoder_speed(store, items)
+            throughput["embedding"] = embedding_speed(store, embedder)
+            throughput["encoder"] = encoder_speed(store, items)
     records = {name: [done[run.key(name, it)] for it in items if run.key(name, it) in done] for name in run.systems}
-    _score(items, records)  # 4. score
-    throughput["peak_rss_mb"] = _peak_rss_mb() if todo else None
+    score_records(items, records)  # 4. score
+    throughput["peak_rss_mb"] = peak_rss_mb() if todo else None
     merge_parts(run.out_dir, throughput)
     throughput = keep_measured(run.out_dir / THROUGHPUT_FILE, throughput, write=not run.report_only)
     return _report(run, ds, items, records, throughput, notes, t_start)  # 5. report
@@ -304,110 +269,6 @@ def _complete_items(run: QARun, items: list[Item], done: dict[str, AnswerRecord]
     return complete
 
 
-# -- 3. answer ---------------------------------------------------------------------------------------------
-def _answer(run: QARun, ds: Suite, store: Pipeline, todo: list[tuple[Item, str]], done: dict[str, AnswerRecord],
-            lock: StoreLock, throughput: dict, notes: list[str]):
-    """Answers ``todo`` with every system, appending each record to the run's file as it is made; returns
-    the systems' shared embedder (for the throughput figures)."""
-    from eval.systems import Systems
-
-    with lock:  # the baseline's chunk index is built on first use: one process builds it, the others load it
-        systems = Systems(run.systems, run.store, run.llm, base=run.config, progress=run.progress)
-    if stats := systems.baseline_index():
-        throughput["baseline_index"] = stats
-    judge, judge_note = _make_judge(run.judge)
-    if judge_note:
-        notes.append(judge_note)
-    golds: dict[str, list[tuple[int, int]]] = {}
-    bar = _bar(len(todo), f"{run.suite} ({run.llm})" + (f" shard {run.shard[0]}/{run.shard[1]}" if run.shard else ""),
-               run.progress)
-    asked: set[tuple[str, str]] = set()  # (system, document) pairs this process has answered on
-    machine = cpu()
-    try:
-        with open(items_file(run.out_dir, run.shard), "a") as fh:
-            def answer(task: tuple[Item, str]) -> None:
-                it, name = task
-                if it.id not in golds:
-                    golds[it.id] = _gold_spans(ds, it, store)
-                rec = _run_one(it, name, run.llm, systems[name], golds[it.id], judge)
-                # the first question a process answers on a document pays for what later ones find cached
-                # (the document's sentence vectors, its text): users asking once per document see this latency
-                rec.first_on_doc = (name, it.doc_id) not in asked
-                asked.add((name, it.doc_id))
-                rec.cpu = machine
-                rec.shard = f"{run.shard[0]}/{run.shard[1]}" if run.shard else None
-                rec.batch = run.batch if run.batch > 1 else None
-                fh.write(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
-                fh.flush()
-                done[rec.key] = rec
-                bar.update(1)
-
-            systems.map(answer, todo, run.batch)
-        if run.batch > 1 and systems.batch_sizes:
-            sizes = systems.batch_sizes
-            throughput["writer_batches"] = {"calls": len(sizes), "conversations": sum(sizes),
-                                            "mean_size": round(sum(sizes) / len(sizes), 2)}
-        if digest := systems.reading():
-            throughput["digest"] = digest
-        return systems.embedder
-    finally:
-        bar.close()
-        systems.close()
-
-
-def _run_one(item: Item, name: str, llm: str, runner, gold: list[tuple[int, int]], judge) -> AnswerRecord:
-    rec = AnswerRecord(system=name, llm=llm, item=item.id, suite=item.suite, doc_id=item.doc_id, label=item.label,
-                       impossible=item.impossible)
-    try:
-        run = runner.run(item.question, [item.doc_id])
-    except Exception as exc:  # one failing item must not lose the run; it is counted and shown
-        log.warning("%s on %s failed: %s", name, item.id, exc)
-        rec.error = f"{type(exc).__name__}: {exc}"
-        return rec
-    a = run.answer
-    rec.answer, rec.abstained, rec.seconds = a.text, a.abstained, round(run.seconds, 4)
-    rec.timings = {k: round(v, 4) for k, v in a.timings}
-    rec.citations = [[c.doc_id, c.start, c.end] for c in a.citations]
-    rec.retrieved = [[s.doc_id, s.start, s.end] for s in run.retrieved]
-    rec.context = [[s.doc_id, s.start, s.end] for s in run.context]
-    rec.gold = [list(g) for g in gold]
-    rec.metrics = score(item, run, gold)
-    if judge is not None and not a.abstained:
-        _judge_one(judge, rec, [s.text for s in run.context])
-    return rec
-
-
-def _gold_spans(ds: Suite, item: Item, store: Pipeline) -> list[tuple[int, int]]:
-    """The item's gold evidence as spans of the stored document."""
-    if item.pages:
-        doc = store.document(item.doc_id)
-        starts = [*doc.page_starts, len(doc.text)]
-        return [(starts[p - 1], starts[p]) for p in item.pages if p < len(starts)]
-    if not item.spans:
-        return []
-    return align_spans(ds.source_text(item.doc_id), store.document(item.doc_id).text, item.spans)
-
-
-def _answer_in_parts(run: QARun, items: list[Item], lock: StoreLock, throughput: dict, notes: list[str]) -> None:
-    """``--parts N``: the chunk index is built here, with every thread, before the parts load it; then the
-    parts answer what is missing."""
-    if "chunk_baseline" in run.systems:
-        from eval.systems import Systems
-
-        with lock, Systems(["chunk_baseline"], run.store, "extractive", base=run.config,
-                           progress=run.progress) as built:
-            if stats := built.baseline_index():
-                throughput["baseline_index"] = stats
-    # kept now: a run that fails in a part and is continued still reports this invocation's ingest
-    keep_measured(run.out_dir / THROUGHPUT_FILE, {k: v for k, v in throughput.items() if k in ("ingest", "baseline_index")})
-    part = dataclasses.replace(run, progress=False, ingest=False, parts=1)
-    threads = answer_in_parts(run.parts, items, run.systems, run.llm, run.out_dir,
-                              lambda total: _bar(total, f"{run.suite} ({run.llm}) in {run.parts} parts", run.progress),
-                              _part_main, {"run": part})
-    if threads:
-        notes.append(f"answered in {run.parts} processes at once (--parts {run.parts}), {threads} thread(s) each")
-
-
 def _part_main(k: int, n: int, threads: int, kwargs: dict) -> None:
     """One ``--parts`` process: the ``--shard K/N`` part of the dealt items, on its share of the CPUs."""
     _process_setup()
@@ -420,95 +281,9 @@ def _part_result(run: QARun, items: list[Item], todo: list, done: dict, keys: li
                  t_start: float) -> dict:
     part = {"suite": run.suite, "shard": f"{run.shard[0]}/{run.shard[1]}", "items": len(items), "answers": len(todo),
             "recorded": sum(k in done for k in keys), "file": str(items_file(run.out_dir, run.shard)),
-            "peak_rss_mb": _peak_rss_mb(), "seconds": round(time.perf_counter() - t_start, 1)}
+            "peak_rss_mb": peak_rss_mb(), "seconds": round(time.perf_counter() - t_start, 1)}
     record_part(run.out_dir / f"throughput.shard-{run.shard[0]}-of-{run.shard[1]}.json", part, throughput)
     return part
-
-
-# -- 4. judge and score ------------------------------------------------------------------------------------
-def _make_judge(kind: str):
-    try:
-        from eval.judge import make_judge
-
-        judge = make_judge(kind)
-        if hasattr(judge, "warm_up"):
-            judge.warm_up()  # a judge without its weights says so once, not once per answer
-        return judge, None
-    except Exception as exc:  # the judge is a separate component; without it the rest is still measured
-        return None, f"hallucination judge unavailable ({type(exc).__name__}: {exc}); hallucination rate not measured"
-
-
-def _judge_one(judge, rec: AnswerRecord, sources: list[str]) -> None:
-    try:
-        j = judge.judge(rec.answer, None, sources)
-        rec.judge = JudgeVerdicts(claims=list(j.claims), unsupported=[bool(u) for u in j.unsupported],
-                                  scores=[round(float(x), 4) for x in j.scores])
-        rec.judge_error = None
-    except Exception as exc:  # noqa: BLE001 - recorded with the answer; the judge is retried on a re-run
-        rec.judge_error = f"{type(exc).__name__}: {exc}"
-
-
-def _rejudge(done: dict[str, AnswerRecord], keys: list[str], store: Pipeline, kind: str, notes: list[str]) -> bool:
-    """Judges answers recorded while the judge was unavailable (their context is re-read from the store);
-    True when any record changed."""
-    pending = [done[k] for k in keys if k in done and done[k].ok and not done[k].abstained and done[k].judge is None]
-    if not pending:
-        return False
-    judge, note = _make_judge(kind)
-    if judge is None:
-        if note not in notes:
-            notes.append(note)
-        return False
-    texts: dict[str, str] = {}
-    for rec in pending:
-        for doc_id, _, _ in rec.context:
-            if doc_id not in texts:
-                texts[doc_id] = store.document(doc_id).text
-        _judge_one(judge, rec, [texts[d][s:e] for d, s, e in rec.context])
-    return True
-
-
-def _score(items: list[Item], records: dict[str, list[AnswerRecord]]) -> None:
-    """Metrics are recomputed from the recorded answers: old runs get new metrics."""
-    by_id = {it.id: it for it in items}
-    for recs in records.values():
-        for rec in recs:
-            if rec.ok:
-                rec.metrics = score(by_id[rec.item], run_from_record(rec), [tuple(g) for g in rec.gold])
-
-
-# -- throughput -------------------------------------------------------------------------------------------
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _embedding_speed(store: Pipeline, embedder=None, n: int = EMBEDDING_PASSAGES) -> dict:
-    """Passages embedded per second by the systems' shared MiniLM (stored passage texts, batch as
-    configured); the store pipeline's own when this run answered nothing."""
-    passages = store.passages(n)
-    if not passages:
-        return {"passages_per_s": None}
-    emb = embedder if embedder is not None else store.embedder
-    emb.encode([passages[0].text])  # warm
-    t0 = time.perf_counter()
-    emb.encode([p.text for p in passages])
-    dt = time.perf_counter() - t0
-    return {"passages": len(passages), "seconds": round(dt, 3), "passages_per_s": len(passages) / dt}
-
-
-def _encoder_speed(store: Pipeline, items: Sequence[Item], sections: int = ENCODER_SECTIONS) -> dict:
-    """Tokens per second of the long sparse encoder reading this suite's sections whole, each with its
-    question as global tokens: the longest stored section of each of the first documents the run asks about
-    (CPU threads as the process has them; sections past ``ENCODER_MAX_TOKENS`` are cut there)."""
-    picked: dict[str, tuple[str, str]] = {}  # document → (its longest section's text, the first question on it)
-    for it in items:
-        if len(picked) == sections:
-            break
-        if it.doc_id not in picked and (secs := store.sections(it.doc_id)):
-            picked[it.doc_id] = (max(secs, key=lambda s: len(s.text)).text, it.question)
-    note = ("the long sparse encoder (kernels' blocked CPU backend) reading whole sections with the question as "
-            "global tokens; the digest in answers reads each section once without it (throughput 'digest')")
-    return {**store.encoder_throughput(list(picked.values()), max_tokens=ENCODER_MAX_TOKENS), "note": note}
 
 
 # -- 5. report --------------------------------------------------------------------------------------------
@@ -597,27 +372,6 @@ def _summary(out_dir: Path, results: dict[str, dict], *, llm: str, limit: int | 
 
 
 # -- command line ------------------------------------------------------------------------------------------
-class _Bar:
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.tq = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.tq = tqdm(total=total, desc=desc, unit="answer", file=sys.stderr)
-
-    def update(self, n: int) -> None:
-        if self.tq:
-            self.tq.update(n)
-
-    def close(self) -> None:
-        if self.tq:
-            self.tq.close()
-
-
-def _bar(total: int, desc: str, enabled: bool) -> _Bar:
-    return _Bar(total, desc, enabled)
-
-
 def build_parser() -> argparse.ArgumentParser:
     return add_arguments(argparse.ArgumentParser(prog="python -m eval.harness", description=__doc__.splitlines()[0]))
 

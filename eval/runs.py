@@ -255,3 +255,23 @@ def machines_note(records: Iterable[AnswerRecord]) -> str | None:
     if counts.get(None):
         note += f"; {counts[None]} recorded before the harness noted the CPU"
     return note + ". In bfloat16 the kernels round differently on different CPUs, so a greedy answer can differ"
+
+
+# -- progress -------------------------------------------------------------------------------------------
+class ProgressBar:
+    """Answers counted on stderr (tqdm), or nothing when not ``enabled``."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.tq = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.tq = tqdm(total=total, desc=desc, unit="answer", file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        if self.tq:
+            self.tq.update(n)
+
+    def close(self) -> None:
+        if self.tq:
+            self.tq.close()

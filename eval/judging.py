@@ -1,0 +1,65 @@
+"""Phase 4 of a question-answering run: the hallucination judge's verdicts and the suite's metrics per answer.
+
+The judge (``eval.judge``) grades each answer's claims against the text the system had; answers recorded
+while it was unavailable are judged on a later run (``rejudge``). Metrics are recomputed from the recorded
+answers on every run (``score_records``), so old runs get new metrics without answering again.
+"""
+
+from __future__ import annotations
+
+from eval.datasets import Item
+from eval.records import AnswerRecord, JudgeVerdicts
+from eval.scoring import run_from_record, score
+from pipeline import Pipeline
+
+
+def load_judge(kind: str):
+    """The hallucination judge of ``kind``, warmed up, and None; or None and a note saying why it is unavailable."""
+    try:
+        from eval.judge import make_judge
+
+        judge = make_judge(kind)
+        if hasattr(judge, "warm_up"):
+            judge.warm_up()  # a judge without its weights says so once, not once per answer
+        return judge, None
+    except Exception as exc:  # the judge is a separate component; without it the rest is still measured
+        return None, f"hallucination judge unavailable ({type(exc).__name__}: {exc}); hallucination rate not measured"
+
+
+def judge_one(judge, rec: AnswerRecord, sources: list[str]) -> None:
+    try:
+        j = judge.judge(rec.answer, None, sources)
+        rec.judge = JudgeVerdicts(claims=list(j.claims), unsupported=[bool(u) for u in j.unsupported],
+                                  scores=[round(float(x), 4) for x in j.scores])
+        rec.judge_error = None
+    except Exception as exc:  # noqa: BLE001 - recorded with the answer; the judge is retried on a re-run
+        rec.judge_error = f"{type(exc).__name__}: {exc}"
+
+
+def rejudge(done: dict[str, AnswerRecord], keys: list[str], store: Pipeline, kind: str, notes: list[str]) -> bool:
+    """Judges answers recorded while the judge was unavailable (their context is re-read from the store);
+    True when any record changed."""
+    pending = [done[k] for k in keys if k in done and done[k].ok and not done[k].abstained and done[k].judge is None]
+    if not pending:
+        return False
+    judge, note = load_judge(kind)
+    if judge is None:
+        if note not in notes:
+            notes.append(note)
+        return False
+    texts: dict[str, str] = {}
+    for rec in pending:
+        for doc_id, _, _ in rec.context:
+            if doc_id not in texts:
+                texts[doc_id] = store.document(doc_id).text
+        judge_one(judge, rec, [texts[d][s:e] for d, s, e in rec.context])
+    return True
+
+
+def score_records(items: list[Item], records: dict[str, list[AnswerRecord]]) -> None:
+    """Metrics are recomputed from the recorded answers: old runs get new metrics."""
+    by_id = {it.id: it for it in items}
+    for recs in records.values():
+        for rec in recs:
+            if rec.ok:
+                rec.metrics = score(by_id[rec.item], run_from_record(rec), [tuple(g) for g in rec.gold])
