@@ -19,6 +19,7 @@ from eval.judging import judge_one, load_judge
 from eval.records import AnswerRecord, record_key
 from eval.runs import THROUGHPUT_FILE, ProgressBar, answer_in_parts, items_file, keep_measured
 from eval.scoring import score
+from eval.systems import Systems
 from pipeline import Pipeline, PipelineConfig, StoreLock, cpu
 
 log = logging.getLogger("eval")
@@ -57,8 +58,6 @@ def answer(run: QARun, ds: Suite, store: Pipeline, todo: list[tuple[Item, str]],
             lock: StoreLock, throughput: dict, notes: list[str]):
     """Answers ``todo`` with every system, appending each record to the run's file as it is made; returns
     the systems' shared embedder (for the throughput figures)."""
-    from eval.systems import Systems
-
     with lock:  # the baseline's chunk index is built on first use: one process builds it, the others load it
         systems = Systems(run.systems, run.store, run.llm, base=run.config, progress=run.progress)
     if stats := systems.baseline_index():
@@ -141,8 +140,6 @@ def answer_in_parts_phase(run: QARun, items: list[Item], lock: StoreLock, throug
     """``--parts N``: the chunk index is built here, with every thread, before the parts load it; then the
     parts answer what is missing, each ``part_main(k, n, threads, {"run": ..., "subset": ...})`` in a fresh process."""
     if "chunk_baseline" in run.systems:
-        from eval.systems import Systems
-
         with lock, Systems(["chunk_baseline"], run.store, "extractive", base=run.config,
                            progress=run.progress) as built:
             if stats := built.baseline_index():
