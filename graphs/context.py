@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from encoders.reader import EvidenceReader
 from graphs.evidence import ReadSentences
 from graphs.llm import ChatModel
 from graphs.verifier import Embed
@@ -33,3 +34,5 @@ class QAContext:
     read: ReadSentences | None = None
     """The long encoder's in-context sentence vectors (``encoders.SectionReader.sentence_vectors``); needed
     when the digest is on with ``summarize.encoder_weight`` > 0."""
+    reader: EvidenceReader | None = None
+    """The trained reader; needed when ``summarize.scorer`` is ``trained``."""

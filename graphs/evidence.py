@@ -138,3 +138,37 @@ def _pick(cands: Sequence[Candidate], scores: np.ndarray, vecs: np.ndarray, max_
             used += size
     return [Evidence(n=k + 1, doc_id=cands[i][0], section_id=cands[i][1], start=cands[i][2], end=cands[i][3],
                      text=cands[i][4], score=float(scores[i])) for k, i in enumerate(picked)]
+
+
+CHARS_PER_TOKEN = 4
+"""The evidence budget counts about this many characters a token (MiniLM's WordPiece on English prose)."""
+
+
+def select_trained(question: str, sections: Sequence[Section], store: SectionStore, reader, *, max_tokens: int,
+                   min_score: float) -> list[Evidence]:
+    """The trained reader's evidence from whole ``sections``: every sentence and table row scored with the
+    question as global tokens; those scoring at least ``min_score``, best first while they fit ``max_tokens``,
+    numbered in document order (the order a reader of the sections would meet them)."""
+    from encoders.units import section_units
+
+    texts: dict[str, str] = {}
+    cands: list[tuple[float, int, Candidate]] = []
+    for rank, sec in enumerate(sections):
+        if sec.doc_id not in texts:
+            texts[sec.doc_id] = store.document_text(sec.doc_id)
+        text = texts[sec.doc_id]
+        units = section_units(text, sec.start, sec.end, sec.path)
+        scores = reader.read(text[sec.start:sec.end], [(u.start - sec.start, u.end - sec.start) for u in units],
+                             question, key=sec.id).unit_scores
+        cands += [(float(sc), rank, (sec.doc_id, sec.id, u.start, u.end, text[u.start:u.end]))
+                  for u, sc in zip(units, scores) if sc >= min_score]
+    picked, used = [], 0
+    for score, rank, cand in sorted(cands, key=lambda c: -c[0]):
+        size = -(-len(cand[4]) // CHARS_PER_TOKEN)
+        if picked and used + size > max_tokens:
+            continue  # a long unit that does not fit gives way to shorter ones that do
+        picked.append((rank, cand, score))
+        used += size
+    picked.sort(key=lambda p: (p[0], p[1][2]))
+    return [Evidence(n=k + 1, doc_id=c[0], section_id=c[1], start=c[2], end=c[3], text=c[4], score=score)
+            for k, (_, c, score) in enumerate(picked)]

@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from graphs import prompts
 from graphs.context import QAContext
-from graphs.evidence import select_digest, select_evidence
+from graphs.evidence import select_digest, select_evidence, select_trained
 from graphs.state import QAState
 from graphs.verifier import verify_claims
 from pipeline.text import split_claims
@@ -44,9 +44,15 @@ def summarize(state: QAState, runtime: Runtime[QAContext]) -> dict:
     if not cfg.enabled:
         return {}
     t0 = time.perf_counter()
+    best = sorted(state.sections, key=lambda s: -s.score)[:cfg.max_sections]
+    if cfg.scorer == "trained":  # the trained reader's units; none scoring high enough: abstain, no writer call
+        if ctx.reader is None:
+            raise ValueError("summarize.scorer = 'trained' needs the trained reader (QAContext.reader)")
+        evidence = select_trained(state.question, [s.section for s in best], ctx.store, ctx.reader,
+                                  max_tokens=cfg.evidence_tokens, min_score=cfg.min_unit_score)
+        return {"evidence": evidence, "timings": {"summarize": time.perf_counter() - t0}}
     if cfg.encoder_weight > 0 and ctx.read is None:
         raise ValueError("summarize.encoder_weight > 0 needs the section reader (QAContext.read)")
-    best = sorted(state.sections, key=lambda s: -s.score)[:cfg.max_sections]
     evidence = select_digest(state.question, [s.section for s in best], ctx.store, ctx.embed, ctx.read,
                              max_sentences=cfg.digest_sentences, max_chars=cfg.digest_chars,
                              encoder_weight=cfg.encoder_weight)

@@ -14,6 +14,7 @@ from pipeline.host import cpu
 from pipeline.locks import StoreLock
 from pipeline.types import (
     ABSTAIN_TEXT,
+    NLI_LABELS,
     Answer,
     Citation,
     ClaimCheck,
@@ -27,12 +28,13 @@ from pipeline.types import (
     Section,
     SectionFilter,
     Trace,
+    Verdict,
 )
 
 __all__ = [
-    "ABSTAIN_TEXT", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
+    "ABSTAIN_TEXT", "NLI_LABELS", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
     "IngestReport", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "Section", "SectionFilter", "StoreLock",
-    "Trace", "cpu", "verify_claims",
+    "Trace", "Verdict", "cpu", "verify_claims",
 ]
 
 

@@ -41,6 +41,7 @@ from pipeline.types import (
     Section,
     SectionFilter,
     Trace,
+    Verdict,
 )
 
 T = TypeVar("T")
@@ -175,8 +176,13 @@ class Pipeline:
     def document(self, doc_id: str) -> Document:
         return self._open_store().document(doc_id)
 
-    def documents(self) -> list[str]:
-        return self._open_store().document_ids()
+    def documents(self, under: str | Path | None = None) -> list[str]:
+        """Stored document ids; with ``under``, those read from that file or from files below that folder."""
+        if under is None:
+            return self._open_store().document_ids()
+        root = Path(under).resolve()
+        return [d for d, source in self._open_store().document_sources()
+                if Path(source).resolve() == root or root in Path(source).resolve().parents]
 
     @property
     def generation(self) -> int:
@@ -285,6 +291,26 @@ class Pipeline:
         claims = () if NOT_FOUND in text.upper() else tuple(split_claims(text))
         return Draft(text=text, claims=claims)
 
+    def check(self, hypothesis: str, doc_ids: Sequence[str] | None = None) -> Verdict:
+        """Whether the documents (``doc_ids``, else the whole store) entail, contradict or do not mention
+        ``hypothesis``, read by the trained reader section by section (``graphs/check.py``), with the spans
+        it decided on."""
+        from graphs.check import check_hypothesis
+
+        hypothesis = _check_question(hypothesis)
+        if doc_ids:
+            self._check_docs(doc_ids)
+        cfg = self.config.summarize
+        reader = self._section_readers().trained(cfg.reader_weights, cfg.impl)
+        return check_hypothesis(self._open_store(), self._retriever(), reader, hypothesis, doc_ids, self.config)
+
+    def _section_readers(self):
+        from graphs.reader import SectionReaders
+
+        if self._readers is None:
+            self._readers = SectionReaders(self.embedder.model_path, self.embedder.device)
+        return self._readers
+
     def reading(self) -> dict[str, float]:
         """What the summarize stage's long encoder has read in this pipeline: section ``tokens`` (each section
         once, then cached) and ``seconds``."""
@@ -322,12 +348,13 @@ class Pipeline:
 
     def _context(self, config: PipelineConfig):
         from graphs.context import QAContext
-        from graphs.reader import SectionReaders
 
-        if self._readers is None:
-            self._readers = SectionReaders(self.embedder.model_path, self.embedder.device)
+        readers = self._section_readers()
+        cfg = config.summarize
+        trained = readers.trained(cfg.reader_weights, cfg.impl) if cfg.enabled and cfg.scorer == "trained" else None
         return QAContext(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
-                         llm=self._writers.get(config), config=config, read=self._readers.for_config(config.summarize))
+                         llm=self._writers.get(config), config=config,
+                         read=readers.for_config(cfg) if cfg.scorer == "blend" else None, reader=trained)
 
     def _run(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig,
              thread_id: str | None) -> Iterator[tuple[str, str, dict, float]]:

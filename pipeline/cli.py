@@ -65,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thread", metavar="ID",
                    help="checkpoint the question under this id; asking it again after an interruption resumes it")
 
+    p = sub.add_parser("check", help="does a document entail, contradict or not mention a hypothesis?")
+    p.add_argument("hypothesis", metavar="HYPOTHESIS")
+    common(p)
+    p.add_argument("--doc", action="append", dest="docs", metavar="DOC_ID", help="check this document (repeatable)")
+
+    p = sub.add_parser("review", help="check a playbook of hypotheses over many documents (resumable)")
+    p.add_argument("targets", nargs="+", metavar="DOC_OR_PATH",
+                   help="stored document ids, or files and folders (ingested first)")
+    p.add_argument("--playbook", required=True, type=Path, help="TOML file of [[hypothesis]] tables (id, text)")
+    p.add_argument("--out", required=True, type=Path, help="folder for review.jsonl, review.csv and review.html")
+    common(p)
+
     p = sub.add_parser("delete", help="remove documents from a store")
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
     common(p)
@@ -218,6 +230,45 @@ def _print_step(step) -> None:
     print(f"[{step.seconds:7.2f}s] {step.node}: {what}", file=sys.stderr, flush=True)
 
 
+def _verdict_json(v) -> dict:
+    return {"label": v.label, "confidence": v.confidence,
+            "evidence": [{"doc_id": c.doc_id, "section_id": c.section_id, "start": c.start, "end": c.end,
+                          "quote": c.quote} for c in v.evidence]}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipeline.api import Pipeline
+
+    with Pipeline(args.store, _config(args)) as p:
+        verdict = p.check(args.hypothesis, args.docs)
+    lines = [f"{verdict.label} ({verdict.confidence:.2f})"]
+    lines += [f"[{i}] {c.doc_id} [{c.start}:{c.end}] \"{_short(c.quote, 300)}\"" for i, c in enumerate(verdict.evidence, 1)]
+    _emit(args, _verdict_json(verdict), "\n".join(lines))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from pipeline.api import Pipeline
+    from pipeline.review import Playbook, run_review
+
+    playbook = Playbook.from_toml(args.playbook)
+    with Pipeline(args.store, _config(args)) as p:
+        paths = [t for t in args.targets if Path(t).exists()]
+        if paths:
+            report = p.ingest(paths, progress=True)
+            if report.failed:
+                raise ValueError("; ".join(f"{f.path}: {f.error}" for f in report.failed))
+        doc_ids: list[str] = []
+        for t in args.targets:
+            doc_ids += p.documents(under=t) if Path(t).exists() else [t]
+        result = run_review(p, playbook, list(dict.fromkeys(doc_ids)), args.out)
+    obj = {"documents": result.documents, "hypotheses": result.hypotheses, "checked": result.checked,
+           "counts": result.counts, "files": result.files}
+    _emit(args, obj, f"reviewed {result.documents} documents × {result.hypotheses} hypotheses "
+                     f"({result.checked} checked now): {result.counts}; {result.files['page']}")
+    return 0
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
 
@@ -286,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.errors import IngestError
     from pipeline.store import StoreError
 
-    handlers = {"ingest": cmd_ingest, "sections": cmd_sections, "ask": cmd_ask, "delete": cmd_delete, "eval": cmd_eval,
+    handlers = {"ingest": cmd_ingest, "sections": cmd_sections, "ask": cmd_ask, "check": cmd_check,
+                "review": cmd_review, "delete": cmd_delete, "eval": cmd_eval,
                 "bench": cmd_bench}
     args.stdout = sys.stdout
     try:

@@ -174,8 +174,24 @@ class SummarizeConfig:
     dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     """The encoder's weights and arithmetic: ``float32``, ``bfloat16`` (on CPUs with AMX about 2.5× faster;
     sentence scores differ a little from float32's), or ``auto`` (bfloat16 on a GPU or an AMX CPU)."""
+    scorer: Literal["blend", "trained"] = "blend"
+    """How the digest's units are chosen: ``blend`` — sentences by their own embeddings blended with the
+    untrained encoder's in-context vectors (``encoder_weight``), ``digest_sentences`` of them; ``trained`` —
+    sentences and table rows scored by the trained reader (``encoders/reader.py``), those scoring at least
+    ``min_unit_score`` best first within ``evidence_tokens``, handed over in document order; when none
+    scores that high, the flow abstains without calling the writer."""
+    evidence_tokens: int = 1000
+    """The trained scorer's evidence budget (the writer's context), in tokens."""
+    min_unit_score: float = 0.5
+    """A unit the trained reader scores below this is not evidence."""
+    reader_weights: str = ""
+    """Folder of the trained reader's weights; empty means the shipped ``data/reader``."""
 
     def __post_init__(self) -> None:
+        if self.scorer not in ("blend", "trained"):
+            raise ValueError(f"summarize: unknown scorer {self.scorer!r}; use blend or trained")
+        if self.evidence_tokens < 1 or not 0.0 <= self.min_unit_score <= 1.0:
+            raise ValueError("summarize: evidence_tokens must be positive and min_unit_score in [0, 1]")
         if self.max_sections < 1 or self.digest_sentences < 1 or self.digest_chars < 1:
             raise ValueError("summarize: max_sections, digest_sentences and digest_chars must be positive")
         if not 0.0 <= self.encoder_weight <= 1.0:
@@ -243,6 +259,26 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """Checking a hypothesis against documents (``Pipeline.check``, ``sectionrag check`` and ``review``)."""
+
+    threshold: float = 0.5
+    """A document mentions the hypothesis when one of its sections does with at least this probability."""
+    read_all_tokens: int = 65_536
+    """Documents up to this many tokens in all are read section by section in full; longer ones only in the
+    sections retrieval selects for the hypothesis."""
+    evidence_score: float = 0.5
+    """Units the reader scores at least this high are the verdict's evidence."""
+    max_evidence: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0 or not 0.0 <= self.evidence_score <= 1.0:
+            raise ValueError("check: threshold and evidence_score must be in [0, 1]")
+        if self.read_all_tokens < 1 or self.max_evidence < 1:
+            raise ValueError("check: read_all_tokens and max_evidence must be positive")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -250,6 +286,7 @@ class PipelineConfig:
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:

@@ -185,6 +185,10 @@ class SectionStore:
                         page_starts=tuple(json.loads(row[4])), title=row[5], sha=row[6],
                         metadata=tuple(sorted(json.loads(row[7]).items())))
 
+    def document_sources(self) -> list[tuple[str, str]]:
+        """``(doc_id, source path)`` of every stored document."""
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT id, source FROM documents ORDER BY id")]
+
     def document_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM documents ORDER BY id")]
 

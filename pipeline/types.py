@@ -270,6 +270,23 @@ class Answer:
     trace: Trace | None = None
 
 
+NLILabel = Literal["Entailment", "Contradiction", "NotMentioned"]
+NLI_LABELS: tuple[NLILabel, ...] = ("Entailment", "Contradiction", "NotMentioned")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What ``Pipeline.check`` returns: whether the documents entail, contradict or do not mention a
+    hypothesis, how sure the reader is, and the spans it decided on (each ``quote`` exact stored text)."""
+
+    hypothesis: str
+    label: NLILabel
+    confidence: float
+    evidence: tuple[Citation, ...]
+    sections: tuple[ScoredSection, ...] = ()
+    """The sections that were read, the deciding one first."""
+
+
 @dataclass(frozen=True, slots=True)
 class GraphStep:
     """One node of the answer graph as it finishes (what ``Pipeline.stream`` yields): its name and the

