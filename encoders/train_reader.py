@@ -32,7 +32,6 @@ import argparse
 import csv
 import hashlib
 import json
-import math
 import random
 import sys
 import time
@@ -45,6 +44,7 @@ import torch.nn.functional as F
 
 from encoders.reader_model import LABELS, ReaderArgs, ReaderModel, unit_matrix
 from encoders.units import section_units
+from pipeline.ranking import average_precision, precision_at_recall
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -296,32 +296,6 @@ def _peak_rss_mb() -> float:
 
 
 # -- validation --------------------------------------------------------------------------------------------
-def average_precision(scores: list[float], relevant: list[bool]) -> float | None:
-    """Average precision of ``scores`` ranking ``relevant`` items first (None when none is relevant)."""
-    if not any(relevant):
-        return None
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    hits, total = 0, 0.0
-    for rank, i in enumerate(order, 1):
-        if relevant[i]:
-            hits += 1
-            total += hits / rank
-    return total / sum(relevant)
-
-
-def precision_at_recall(scores: list[float], relevant: list[bool], recall: float = 0.8) -> float | None:
-    """Precision at the first rank where ``recall`` of the relevant items is reached."""
-    need = math.ceil(recall * sum(relevant))
-    if need == 0:
-        return None
-    hits = 0
-    for rank, i in enumerate(np.argsort(-np.asarray(scores), kind="stable"), 1):
-        hits += relevant[i]
-        if hits >= need:
-            return hits / rank
-    return None
-
-
 def validate_contractnli(reader, docs: list[dict], hyps: dict[str, str], tokenizer, piece_tokens: int,
                          progress: bool = True) -> dict:
     """ContractNLI metrics over every (document, hypothesis): each document read as pieces cut between its

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from eval import metrics
 from eval.records import AnswerRecord
 from eval.scoring import HEADLINE, QUALITY
+from pipeline import ranking
 
 LABELS = ("Entailment", "Contradiction", "NotMentioned")
 
@@ -45,4 +46,24 @@ def aggregate(suite: str, records: Sequence[AnswerRecord]) -> dict:
     if suite == "contractnli":
         labels = [(r.label, r.metrics["predicted_label"]) for r in ok]
         out["confusion"] = {g: {p: sum(1 for a, b in labels if a == g and b == p) for p in LABELS} for g in LABELS}
+        out["nli"] = {**{f"f1_{g.lower()}": _f1(labels, g) for g in LABELS},
+                      "evidence_map": m("evidence_ap"), "evidence_p_at_r80": m("evidence_p_at_r80")}
+    scorers = sorted({k for r in ok for k in r.scorer_coverage})
+    if scorers:  # gold evidence in each scorer's best units at the chunk baseline's token budget
+        out["evidence_scorers"] = {k: metrics.mean_ci(r.scorer_coverage.get(k) for r in ok) for k in scorers}
+    pooled = [pair for r in ok for pair in r.unit_pr]
+    if pooled:  # the trained scorer's units pooled over every item, as CUAD's paper pools its spans
+        scores, relevant = [x for x, _ in pooled], [bool(y) for _, y in pooled]
+        out["unit_pr"] = {"aupr": ranking.area_under_pr(scores, relevant),
+                          "p_at_r80": ranking.precision_at_recall(scores, relevant),
+                          "units": len(pooled), "relevant": sum(relevant)}
     return out
+
+
+def _f1(pairs: list[tuple[str, str]], label: str) -> float | None:
+    """F1 of one label over (gold, predicted) pairs (None when it is neither gold nor predicted)."""
+    tp = sum(g == p == label for g, p in pairs)
+    gold, pred = sum(g == label for g, _ in pairs), sum(p == label for _, p in pairs)
+    if not gold and not pred:
+        return None
+    return 2 * tp / (gold + pred)

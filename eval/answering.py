@@ -18,7 +18,7 @@ from eval.datasets import Item, Suite, align_spans
 from eval.judging import judge_one, load_judge
 from eval.records import AnswerRecord, record_key
 from eval.runs import THROUGHPUT_FILE, ProgressBar, answer_in_parts, items_file, keep_measured
-from eval.scoring import score
+from eval.scoring import score, scorer_coverage, unit_pr
 from eval.systems import Systems
 from pipeline import Pipeline, PipelineConfig, StoreLock, cpu
 
@@ -49,6 +49,8 @@ class QARun:
     parts: int = 1
     subset: tuple[str, ...] | None = None
     """A ``--parts`` process: the item ids its parent dealt it."""
+    scorers: tuple[str, ...] = ()
+    """Evidence scorers compared on the ``sectionrag`` row's retrieved sections (``pipeline.UNIT_SCORERS``)."""
 
     def key(self, system: str, item: Item) -> str:
         return record_key(system, self.llm, item.id)
@@ -59,7 +61,8 @@ def answer(run: QARun, ds: Suite, store: Pipeline, todo: list[tuple[Item, str]],
     """Answers ``todo`` with every system, appending each record to the run's file as it is made; returns
     the systems' shared embedder (for the throughput figures)."""
     with lock:  # the baseline's chunk index is built on first use: one process builds it, the others load it
-        systems = Systems(run.systems, run.store, run.llm, base=run.config, progress=run.progress)
+        systems = Systems(run.systems, run.store, run.llm, base=run.config, progress=run.progress,
+                          scorers=run.scorers)
     if stats := systems.baseline_index():
         throughput["baseline_index"] = stats
     judge, judge_note = load_judge(run.judge)
@@ -106,7 +109,7 @@ def run_one(item: Item, name: str, llm: str, runner, gold: list[tuple[int, int]]
     rec = AnswerRecord(system=name, llm=llm, item=item.id, suite=item.suite, doc_id=item.doc_id, label=item.label,
                        impossible=item.impossible)
     try:
-        run = runner.run(item.question, [item.doc_id])
+        run = runner.run(item)
     except Exception as exc:  # one failing item must not lose the run; it is counted and shown
         log.warning("%s on %s failed: %s", name, item.id, exc)
         rec.error = f"{type(exc).__name__}: {exc}"
@@ -119,6 +122,10 @@ def run_one(item: Item, name: str, llm: str, runner, gold: list[tuple[int, int]]
     rec.context = [[s.doc_id, s.start, s.end] for s in run.context]
     rec.gold = [list(g) for g in gold]
     rec.metrics = score(item, run, gold)
+    rec.verdict = run.label
+    rec.units = [[u.start, u.end, round(u.score, 5)] for u in run.units]
+    rec.scorer_coverage = scorer_coverage(run, gold) if run.scorers and gold else {}
+    rec.unit_pr = unit_pr(run, gold)
     if judge is not None and not a.abstained:
         judge_one(judge, rec, [s.text for s in run.context])
     return rec

@@ -64,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true",
                    help="answer nothing: report the items every system already has an answer for in OUT "
                         "(an interim look at a long or sharded run)")
+    p.add_argument("--scorers", help="comma-separated evidence scorers compared on the sectionrag row's sections "
+                                     "(lead, bm25, minilm, encoder, trained; default: all available; 'none': none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
@@ -77,7 +79,8 @@ def options(args: argparse.Namespace) -> dict:
                 systems=args.systems.split(",") if args.systems else None, progress=not args.no_progress,
                 store=args.store, store_root=args.store_root, judge=args.judge, seed=args.seed, shard=args.shard,
                 config=PipelineConfig.from_toml(args.config) if args.config else None, batch=args.batch,
-                report_only=args.report_only, parts=args.parts)
+                report_only=args.report_only, parts=args.parts,
+                scorers=None if args.scorers is None else [] if args.scorers == "none" else args.scorers.split(","))
 
 
 def shard_text(result: dict) -> str:

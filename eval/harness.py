@@ -86,7 +86,7 @@ from eval.runs import (
 )
 from eval.scoring import HEADLINE
 from eval.throughput import embedding_speed, encoder_speed, peak_rss_mb
-from pipeline import IngestReport, Pipeline, PipelineConfig, StoreLock, cpu
+from pipeline import UNIT_SCORERS, IngestReport, Pipeline, PipelineConfig, StoreLock, cpu, trained_reader_available
 
 __all__ = ["DEFAULT_DATA", "aggregate", "config_changes", "main", "parse_shard", "run_eval", "shard_items",
            "shard_text", "store_lock"]
@@ -96,7 +96,7 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
              systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
              store_root: Path | None = None, judge: str = "local", seed: int = SEED,
              shard: tuple[int, int] | None = None, config: PipelineConfig | None = None, batch: int = 1,
-             report_only: bool = False, parts: int = 1) -> dict:
+             report_only: bool = False, parts: int = 1, scorers: Sequence[str] | None = None) -> dict:
     """Runs one suite (or ``all``) and writes its report; returns what ``--json`` prints.
 
     ``{"suite", "systems": {name: metrics}, "report": "OUT/report.html", ...}``; for ``all`` the
@@ -108,21 +108,33 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
     ``config`` is what the pipeline rows start from; ``batch`` answers that many questions at a time with the
     writer's calls batched. ``report_only`` answers nothing: the report covers the sampled items every system
     has an answer for in ``out_dir``. ``parts`` > 1 answers in that many processes at once, each a
-    ``--shard K/N`` part with an equal share of the CPUs, then reports as the plain run does.
+    ``--shard K/N`` part with an equal share of the CPUs, then reports as the plain run does. ``scorers``
+    are the evidence scorers compared on the ``sectionrag`` row's sections (default: all of
+    ``pipeline.UNIT_SCORERS`` the checkout can run; ``()`` none).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     _check_arguments(suite, data_dir, limit=limit, llm=llm, store=store, batch=batch)
     _check_modes(suite, shard=shard, report_only=report_only, parts=parts)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_root = Path(store_root) if store_root else out_dir / "stores"
-    if not systems:  # the two headline systems and one ablation row per stage this checkout can switch off
-        from eval.systems import available_systems
-
-        systems = available_systems()
     config = (config or PipelineConfig()).replace(synthesize={"llm": llm})  # --llm wins over the TOML's
+    trained = trained_reader_available(config)
+    if scorers is None:
+        scorers = [s for s in UNIT_SCORERS if s != "trained" or trained]
+    _check_scorers(scorers, trained)
+    if systems and "sectionrag-check" in systems and suite != "contractnli":
+        raise ValueError("sectionrag-check decides ContractNLI hypotheses; use it with --suite contractnli")
+
+    def default_systems(name: str) -> tuple[str, ...]:
+        """The two headline systems, one ablation row per stage this checkout can switch off, and for ContractNLI
+        the trained reader's verdicts."""
+        from eval.systems import CHECK, available_systems
+
+        return (*available_systems(), *([CHECK] if name == "contractnli" and trained else []))
 
     def qa_run(name: str, folder: Path, given_store: Path | None) -> QARun:
-        return QARun(suite=name, data_dir=data_dir, out_dir=folder, limit=limit, llm=llm, systems=tuple(systems),
+        return QARun(suite=name, data_dir=data_dir, out_dir=folder, limit=limit, llm=llm,
+                     systems=tuple(systems or default_systems(name)), scorers=tuple(scorers),
                      progress=progress, store=Path(given_store) if given_store else store_root / name,
                      ingest=given_store is None and not report_only, staging=store_root / f"{name}-sources",
                      judge=judge, seed=seed, config=config, shard=shard, batch=batch, report_only=report_only,
@@ -152,6 +164,15 @@ def _check_arguments(suite: str, data_dir: Path, *, limit, llm: str, store, batc
                          "use --llm local or --llm openai, or leave --batch out")
     if store is not None and suite == "all":
         raise ValueError("--store names one suite's store; with --suite all use --store-root")
+
+
+def _check_scorers(scorers: Sequence[str], trained: bool) -> None:
+    unknown = [s for s in scorers if s not in UNIT_SCORERS]
+    if unknown:
+        raise ValueError(f"unknown evidence scorer(s) {', '.join(unknown)}; use {', '.join(UNIT_SCORERS)} or none")
+    if "trained" in scorers and not trained:
+        raise ValueError("the trained scorer needs the trained reader's weights (data/reader, or [summarize] "
+                         "reader_weights); leave it out of --scorers")
 
 
 def _check_modes(suite: str, *, shard, report_only: bool, parts: int) -> None:

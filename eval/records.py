@@ -49,6 +49,14 @@ class AnswerRecord:
     gold: list[list[int]] = field(default_factory=list)
     """The item's gold evidence as [start, end] spans of the stored document."""
     metrics: dict[str, Any] = field(default_factory=dict)
+    verdict: str | None = None
+    """The label a system decided directly (``sectionrag-check``)."""
+    units: list[list] = field(default_factory=list)
+    """[start, end, score] of every unit the system scored as evidence (``sectionrag-check``)."""
+    scorer_coverage: dict[str, float | None] = field(default_factory=dict)
+    """Per evidence scorer, the share of the gold evidence in its best units at the baseline's token budget."""
+    unit_pr: list[list] = field(default_factory=list)
+    """[score, relevant] of the trained scorer's best units (and every gold one): pooled into a PR curve."""
     judge: JudgeVerdicts | None = None
     judge_error: str | None = None
     error: str | None = None
@@ -83,8 +91,11 @@ class AnswerRecord:
                         "context": self.context, "gold": self.gold, "metrics": self.metrics})
         if self.judge is not None:
             out["judge"] = dataclasses.asdict(self.judge)
-        for name in ("judge_error", "first_on_doc", "cpu", "shard", "batch"):
+        for name in ("verdict", "judge_error", "first_on_doc", "cpu", "shard", "batch"):
             if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        for name in ("units", "scorer_coverage", "unit_pr"):
+            if getattr(self, name):
                 out[name] = getattr(self, name)
         return {**out, **self.extra}
 

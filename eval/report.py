@@ -95,9 +95,30 @@ def _detail_rows(res: dict) -> list[list[str]]:
     for k in ("p50", "p95"):
         rows.append([f"latency {k}, a process's first question on a document (s)",
                      *(f"{_num(cold[n].get(k))} (n={cold[n].get('n', 0)})" for n in names)])
+    rows += _reader_rows(res, names)
     rows.append(["answered / abstained / errors", *(
         f"{res['systems'][n]['answered']} / {res['systems'][n]['abstained']} / {res['systems'][n]['errors']}"
         for n in names)])
+    return rows
+
+
+def _reader_rows(res: dict, names: list[str]) -> list[list[str]]:
+    """The evidence scorers at the baseline's budget, ContractNLI's paper measures, the pooled unit PR curve."""
+    rows = []
+    sysm = res["systems"]
+    for k in sorted({k for n in names for k in sysm[n].get("evidence_scorers", {})}):
+        rows.append([f"gold evidence in the {k} scorer's best units at the baseline's budget",
+                     *(_fmt(sysm[n].get("evidence_scorers", {}).get(k)) for n in names)])
+    for k, label in (("f1_entailment", "F1 Entailment"), ("f1_contradiction", "F1 Contradiction"),
+                     ("evidence_map", "evidence mAP"), ("evidence_p_at_r80", "evidence precision @ 80% recall")):
+        if any(k in (sysm[n].get("nli") or {}) for n in names):
+            rows.append([label, *(_fmt(v) if isinstance(v := (sysm[n].get("nli") or {}).get(k), dict) else _num(v)
+                                  for n in names)])
+    if any("unit_pr" in sysm[n] for n in names):
+        rows.append(["trained scorer, pooled units: AUPR / precision @ 80% recall", *(
+            f"{_num(sysm[n]['unit_pr']['aupr'], 3)} / {_num(sysm[n]['unit_pr']['p_at_r80'], 3)} "
+            f"({sysm[n]['unit_pr']['relevant']} gold of {sysm[n]['unit_pr']['units']})" if "unit_pr" in sysm[n] else "–"
+            for n in names)])
     return rows
 
 

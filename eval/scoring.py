@@ -21,7 +21,7 @@ from eval import metrics
 from eval.datasets import Item
 from eval.records import AnswerRecord
 from eval.systems import Run, Span
-from pipeline import Answer, Citation
+from pipeline import Answer, Citation, ScoredUnit, ranking
 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|shan't|isn't|aren't|"
                        r"doesn't|don't|prohibited|unless)\b", re.IGNORECASE)
@@ -72,9 +72,14 @@ def score(item: Item, run: Run, gold: list[tuple[int, int]]) -> dict:
             out["numeric_match"] = metrics.numeric_match(text, item.answers[0]) if numeric else None
             out["token_f1"] = metrics.token_f1(text, item.answers[0])
         case "contractnli":
-            label = nli_label(text, a.abstained, item.answers[0])
+            label = run.label or nli_label(text, a.abstained, item.answers[0])
             out["predicted_label"] = label
             out["label_correct"] = float(label == item.label)
+            if run.units and not item.impossible:  # the paper's evidence measures, over every unit scored
+                scores = [u.score for u in run.units]
+                relevant = [any(u.start < e and u.end > s for s, e in gold) for u in run.units]
+                out["evidence_ap"] = ranking.average_precision(scores, relevant)
+                out["evidence_p_at_r80"] = ranking.precision_at_recall(scores, relevant)
         case "synthea":
             if item.label in ("medications", "allergies"):
                 out["fact_match"] = metrics.name_recall(text, item.answers)
@@ -87,5 +92,40 @@ def run_from_record(rec: AnswerRecord) -> Run:
     """The parts of a run that scoring reads, rebuilt from its ``items.jsonl`` record (no texts)."""
     answer = Answer(text=rec.answer, abstained=rec.abstained, support=0.0,
                     citations=tuple(Citation(d, "", s, e, "") for d, s, e in rec.citations))
+    units = tuple(ScoredUnit(rec.doc_id, "", s, e, "", score) for s, e, score in rec.units)
     return Run(answer=answer, retrieved=tuple(Span(d, s, e) for d, s, e in rec.retrieved),
-               context=tuple(Span(d, s, e) for d, s, e in rec.context), seconds=rec.seconds)
+               context=tuple(Span(d, s, e) for d, s, e in rec.context), seconds=rec.seconds, label=rec.verdict,
+               units=units)
+
+
+BASELINE_TOKENS = 5 * 512
+"""The chunk baseline's context: 5 chunks of 512 tokens; every scorer's evidence is measured at this budget."""
+CHARS_PER_TOKEN = 4
+PR_UNITS = 100
+"""The trained scorer's best units kept per item for the pooled precision-recall curve (gold ones always)."""
+
+
+def scorer_coverage(run: Run, gold: list[tuple[int, int]]) -> dict[str, float | None]:
+    """Per scorer, the share of the gold evidence in its best units within ``BASELINE_TOKENS``."""
+    out = {}
+    for scorer, units in run.scorers.items():
+        picked, used = [], 0
+        for u in sorted(units, key=lambda u: -u.score):
+            size = -(-(u.end - u.start) // CHARS_PER_TOKEN)
+            if picked and used + size > BASELINE_TOKENS:
+                continue
+            picked.append((u.start, u.end))
+            used += size
+        out[scorer] = metrics.coverage(gold, picked)
+    return out
+
+
+def unit_pr(run: Run, gold: list[tuple[int, int]]) -> list[list]:
+    """[score, relevant] of the trained scorer's ``PR_UNITS`` best units and every gold one."""
+    units = run.scorers.get("trained", ())
+    if not units or not gold:
+        return []
+    rel = [any(u.start < e and u.end > s for s, e in gold) for u in units]
+    order = sorted(range(len(units)), key=lambda i: -units[i].score)
+    keep = set(order[:PR_UNITS]) | {i for i, r in enumerate(rel) if r}
+    return [[round(units[i].score, 5), int(rel[i])] for i in sorted(keep)]

@@ -11,7 +11,10 @@
   long encoder: sentences scored on their own embeddings only, ``summarize.encoder_weight = 0``);
 * variants, run only when named in ``--systems``: ``sectionrag-passages12`` (the digest off and 12
   passage sentences, as many as the digest hands the writer: whether the digest beats a larger
-  passage pool at the same size).
+  passage pool at the same size), ``sectionrag-trained`` (the digest by the trained reader,
+  ``summarize.scorer = "trained"``);
+* ``sectionrag-check`` (ContractNLI only, in its default run when trained reader weights are there): the
+  hypothesis decided by ``Pipeline.check`` — the label, and every unit of the NDA scored as evidence.
 
 Each run returns the answer together with what retrieval selected and what the writer was given,
 because the hallucination judge grades claims against the text the system actually had.
@@ -22,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import Answer, Pipeline, PipelineConfig
+from eval.datasets import Item
+from pipeline import Answer, Pipeline, PipelineConfig, ScoredUnit
 
 BASELINE_K = 5
 """Chunks handed to the writer by the baseline (5 × 512 tokens ≈ the pipeline's evidence budget and more)."""
@@ -44,7 +48,9 @@ ABLATIONS: dict[str, Changes] = {
 
 VARIANTS: dict[str, Changes] = {
     "sectionrag-passages12": {"summarize": {"enabled": False}, "retrieve": {"evidence_sentences": 12}},
+    "sectionrag-trained": {"summarize": {"scorer": "trained"}},
 }
+CHECK = "sectionrag-check"
 """Other configurations worth a row; run when named."""
 
 
@@ -58,11 +64,12 @@ def available_systems(base: PipelineConfig | None = None, *, variants: bool = Fa
     ``variants``, every system this checkout can run."""
     base = base or PipelineConfig()
     extra = {**ABLATIONS, **(VARIANTS if variants else {})}
-    return ["sectionrag", "chunk_baseline", *(n for n, ch in extra.items() if _has_fields(base, ch))]
+    return ["sectionrag", "chunk_baseline", *(n for n, ch in extra.items() if _has_fields(base, ch)),
+            *([CHECK] if variants else [])]
 
 
 def system_config(name: str, base: PipelineConfig) -> PipelineConfig:
-    if name == "sectionrag":
+    if name in ("sectionrag", CHECK):
         return base
     return base.replace(**{**ABLATIONS, **VARIANTS}[name])
 
@@ -85,23 +92,33 @@ class Run:
     context: tuple[Span, ...]
     """What the answer writer was given, with its text (evidence sentences, or chunks)."""
     seconds: float
+    label: str | None = None
+    """The system's verdict on a hypothesis, when it decides one directly (``sectionrag-check``)."""
+    units: tuple[ScoredUnit, ...] = ()
+    """Units the system scored as evidence (``sectionrag-check``: every unit of the document)."""
+    scorers: dict[str, tuple[ScoredUnit, ...]] = field(default_factory=dict)
+    """Per evidence scorer, the units of the sections retrieval selected, scored (``sectionrag``)."""
 
 
 class PipelineSystem:
     """The sectionrag flow with one configuration: ``Pipeline.ask(..., trace=True)``, so the evidence shows."""
 
-    def __init__(self, name: str, pipeline: Pipeline) -> None:
+    def __init__(self, name: str, pipeline: Pipeline, scorers: Sequence[str] = ()) -> None:
         self.name = name
         self.pipeline = pipeline
+        self.scorers = tuple(scorers)
+        """Evidence scorers compared on the sections this system retrieves (after the answer is timed)."""
 
-    def run(self, question: str, doc_ids: Sequence[str] | None) -> Run:
+    def run(self, item: Item) -> Run:
         t0 = time.perf_counter()
-        answer = self.pipeline.ask(question, doc_ids, trace=True)
+        answer = self.pipeline.ask(item.question, [item.doc_id], trace=True)
         seconds = time.perf_counter() - t0
         retrieved = tuple(Span(s.doc_id, s.start, s.end) for s in answer.sections)
         context = tuple(Span(ev.doc_id, ev.start, ev.end, ev.text) for ev in answer.trace.evidence)
+        best = answer.sections[: self.pipeline.config.summarize.max_sections]
+        scored = {sc: tuple(self.pipeline.score_units(item.question, best, scorer=sc)) for sc in self.scorers}
         return Run(answer=dataclasses.replace(answer, trace=None), retrieved=retrieved, context=context,
-                   seconds=seconds)
+                   seconds=seconds, scorers=scored)
 
     def reading(self) -> dict | None:
         """What its long encoder read for the digest in this process (None when it read nothing)."""
@@ -124,9 +141,9 @@ class BaselineSystem:
         self.baseline = ChunkBaseline.open(pipeline, progress=progress)
         self.llm, self.k = llm, k
 
-    def run(self, question: str, doc_ids: Sequence[str] | None) -> Run:
+    def run(self, item: Item) -> Run:
         t0 = time.perf_counter()
-        answer, chunks = self.baseline.answer_with_chunks(question, self.k, self.llm, doc_ids)
+        answer, chunks = self.baseline.answer_with_chunks(item.question, self.k, self.llm, [item.doc_id])
         spans = tuple(Span(c.doc_id, c.start, c.end, c.text) for c in chunks)
         return Run(answer=answer, retrieved=spans, context=spans, seconds=time.perf_counter() - t0)
 
@@ -135,6 +152,32 @@ class BaselineSystem:
 
     def close(self) -> None:
         self.baseline.close()
+
+
+class CheckSystem:
+    """``Pipeline.check`` on a hypothesis (ContractNLI: the item's gold hypothesis text) over its document."""
+
+    name = CHECK
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def run(self, item: Item) -> Run:
+        t0 = time.perf_counter()
+        verdict = self.pipeline.check(item.answers[0], [item.doc_id])
+        seconds = time.perf_counter() - t0
+        text = f"{verdict.label}: " + " ".join(" ".join(c.quote.split()) for c in verdict.evidence)
+        answer = Answer(text=text, citations=verdict.evidence, abstained=verdict.label == "NotMentioned",
+                        support=verdict.confidence, sections=verdict.sections)
+        spans = tuple(Span(c.doc_id, c.start, c.end, c.quote) for c in verdict.evidence)
+        return Run(answer=answer, retrieved=tuple(Span(s.doc_id, s.start, s.end) for s in verdict.sections),
+                   context=spans, seconds=seconds, label=verdict.label, units=verdict.units)
+
+    def reading(self) -> dict | None:
+        return None
+
+    def close(self) -> None:
+        self.pipeline.close()
 
 
 class Systems:
@@ -149,7 +192,7 @@ class Systems:
     """
 
     def __init__(self, names: Sequence[str], store: Path, llm: str, *, base: PipelineConfig | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, scorers: Sequence[str] = ()) -> None:
         base = (base or PipelineConfig()).replace(synthesize={"llm": llm})
         known = available_systems(base, variants=True)
         unknown = [n for n in names if n not in known]
@@ -160,8 +203,11 @@ class Systems:
         for name in names:
             if name == "chunk_baseline":
                 self.runners[name] = BaselineSystem(self.base, llm, progress=progress)
+            elif name == CHECK:
+                self.runners[name] = CheckSystem(self.base.with_config(base))
             else:
-                self.runners[name] = PipelineSystem(name, self.base.with_config(system_config(name, base)))
+                self.runners[name] = PipelineSystem(name, self.base.with_config(system_config(name, base)),
+                                                    scorers if name == "sectionrag" else ())
 
     def __getitem__(self, name: str) -> PipelineSystem | BaselineSystem:
         return self.runners[name]

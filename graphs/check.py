@@ -23,7 +23,7 @@ from encoders.units import section_units
 from pipeline.config import PipelineConfig
 from pipeline.retrieve import Retriever
 from pipeline.store import SectionStore
-from pipeline.types import Citation, ScoredSection, Verdict
+from pipeline.types import Citation, ScoredSection, ScoredUnit, Verdict
 
 
 def sections_to_read(store: SectionStore, retriever: Retriever, hypothesis: str, doc_ids: Sequence[str] | None,
@@ -47,10 +47,10 @@ def check_hypothesis(store: SectionStore, retriever: Retriever, reader: Evidence
         s = scored.section
         if s.doc_id not in texts:
             texts[s.doc_id] = store.document_text(s.doc_id)
-        units = [(u.start, u.end) for u in section_units(texts[s.doc_id], s.start, s.end, s.path)]
-        local = [(a - s.start, b - s.start) for a, b in units]
-        readings.append(reader.read(s.text, local, hypothesis, key=s.id))
-        units_of.append(units)
+        units = section_units(texts[s.doc_id], s.start, s.end, s.path)
+        readings.append(reader.read(s.text, [(u.start - s.start, u.end - s.start) for u in units], hypothesis,
+                                    key=s.id))
+        units_of.append([(u.start, u.end, u.kind) for u in units])
     label, confidence, best = combine(readings, cfg.threshold)
     order = list(range(len(sections)))
     if best is not None:
@@ -62,8 +62,12 @@ def check_hypothesis(store: SectionStore, retriever: Retriever, reader: Evidence
         for rank, i in enumerate(np.argsort(-scores, kind="stable")[: cfg.max_evidence]):
             if rank and scores[i] < cfg.evidence_score:  # a verdict always shows the unit it rests on most
                 break
-            a, b = units_of[best][i]
+            a, b, _ = units_of[best][i]
             evidence.append(Citation(doc_id=s.doc_id, section_id=s.id, start=a, end=b, quote=texts[s.doc_id][a:b]))
         evidence.sort(key=lambda c: c.start)
+    scored = [ScoredUnit(doc_id=sec.section.doc_id, section_id=sec.section.id, start=a, end=b, kind=kind,
+                         score=round(float(x), 5))
+              for sec, units, r in zip(sections, units_of, readings) for (a, b, kind), x in zip(units, r.unit_scores)]
+    scored.sort(key=lambda u: (u.doc_id, u.start))
     return Verdict(hypothesis=hypothesis, label=label, confidence=round(confidence, 4), evidence=tuple(evidence),
-                   sections=tuple(sections[i] for i in order))
+                   sections=tuple(sections[i] for i in order), units=tuple(scored))

@@ -13,6 +13,7 @@ reader to check at a glance. Two selections:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -20,8 +21,8 @@ import numpy as np
 
 from graphs.verifier import Embed
 from pipeline.store import SectionStore
-from pipeline.text import MIN_WORDS, content_words, relevance, sentence_spans
-from pipeline.types import Evidence, ScoredPassage, Section
+from pipeline.text import MIN_WORDS, STOPWORDS, content_words, relevance, sentence_spans
+from pipeline.types import Evidence, ScoredPassage, ScoredUnit, Section
 
 MAX_SENTENCE_CHARS = 600
 NEAR_DUPLICATE = 0.95
@@ -172,3 +173,69 @@ def select_trained(question: str, sections: Sequence[Section], store: SectionSto
     picked.sort(key=lambda p: (p[0], p[1][2]))
     return [Evidence(n=k + 1, doc_id=c[0], section_id=c[1], start=c[2], end=c[3], text=c[4], score=score)
             for k, (_, c, score) in enumerate(picked)]
+
+
+def score_units(question: str, sections: Sequence[Section], store: SectionStore, scorer: str, *, embed: Embed,
+                read: ReadSentences | None = None, reader=None) -> list[ScoredUnit]:
+    """Every reading unit of ``sections`` (in their order, then document order) scored for ``question`` by
+    ``scorer`` (``pipeline.types.UNIT_SCORERS``): ``lead`` — earlier is better; ``bm25`` — BM25 of the unit's
+    content words against the question's, the units of these sections as the collection; ``minilm`` — cosine of
+    the unit embedded alone; ``encoder`` — cosine of the untrained long encoder's in-context vector (``read``);
+    ``trained`` — the trained reader's evidence probability (``reader``)."""
+    from encoders.units import section_units
+
+    texts = {s.doc_id: store.document_text(s.doc_id) for s in sections}
+    per_section = [(s, section_units(texts[s.doc_id], s.start, s.end, s.path)) for s in sections]
+    flat = [(s, u) for s, units in per_section for u in units]
+    unit_texts = [texts[s.doc_id][u.start:u.end] for s, u in flat]
+    match scorer:
+        case "lead":
+            scores = -np.arange(len(flat), dtype=np.float64)
+        case "bm25":
+            scores = bm25(question, unit_texts)
+        case "minilm":
+            vecs = embed([question, *unit_texts]) if flat else np.zeros((1, 1))
+            scores = vecs[1:] @ vecs[0]
+        case "encoder":
+            if read is None:
+                raise ValueError("the encoder scorer needs the long encoder's sentence reading")
+            q = embed([question])[0]
+            parts = [read(s.id, texts[s.doc_id][s.start:s.end], [(u.start - s.start, u.end - s.start) for u in units])
+                     for s, units in per_section if units]
+            scores = np.concatenate(parts) @ q if parts else np.zeros(0)
+        case "trained":
+            if reader is None:
+                raise ValueError("the trained scorer needs the trained reader")
+            parts = [reader.read(texts[s.doc_id][s.start:s.end], [(u.start - s.start, u.end - s.start) for u in units],
+                                 question, key=s.id).unit_scores for s, units in per_section if units]
+            scores = np.concatenate(parts) if parts else np.zeros(0)
+        case _:
+            raise ValueError(f"unknown unit scorer {scorer!r}")
+    return [ScoredUnit(doc_id=s.doc_id, section_id=s.id, start=u.start, end=u.end, kind=u.kind, score=float(x))
+            for (s, u), x in zip(flat, scores)]
+
+
+def bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """Okapi BM25 of each of ``texts`` for ``query`` (content words, ``texts`` as the collection)."""
+    docs = [list(_words(t)) for t in texts]
+    if not docs:
+        return np.zeros(0)
+    avg = sum(map(len, docs)) / len(docs) or 1.0
+    df: dict[str, int] = {}
+    for d in docs:
+        for w in set(d):
+            df[w] = df.get(w, 0) + 1
+    out = np.zeros(len(docs))
+    for w in set(_words(query)):
+        if w not in df:
+            continue
+        idf = np.log(1 + (len(docs) - df[w] + 0.5) / (df[w] + 0.5))
+        for i, d in enumerate(docs):
+            tf = d.count(w)
+            if tf:
+                out[i] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avg))
+    return out
+
+
+def _words(text: str):
+    return (w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS and len(w) > 1)

@@ -15,6 +15,7 @@ from pipeline.locks import StoreLock
 from pipeline.types import (
     ABSTAIN_TEXT,
     NLI_LABELS,
+    UNIT_SCORERS,
     Answer,
     Citation,
     ClaimCheck,
@@ -25,6 +26,7 @@ from pipeline.types import (
     IngestReport,
     Passage,
     ScoredSection,
+    ScoredUnit,
     Section,
     SectionFilter,
     Trace,
@@ -32,9 +34,9 @@ from pipeline.types import (
 )
 
 __all__ = [
-    "ABSTAIN_TEXT", "NLI_LABELS", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
-    "IngestReport", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "Section", "SectionFilter", "StoreLock",
-    "Trace", "Verdict", "cpu", "verify_claims",
+    "ABSTAIN_TEXT", "NLI_LABELS", "UNIT_SCORERS", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
+    "IngestReport", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "ScoredUnit", "Section", "SectionFilter", "StoreLock",
+    "Trace", "Verdict", "cpu", "trained_reader_available", "verify_claims",
 ]
 
 
@@ -74,6 +76,10 @@ def __getattr__(name: str):
         from encoders.embedder import Embedder
 
         return Embedder
+    if name == "trained_reader_available":
+        from pipeline.api import trained_reader_available
+
+        return trained_reader_available
     if name == "verify_claims":
         from graphs.verifier import verify_claims
 

@@ -30,6 +30,7 @@ from pipeline.locks import StoreLock
 from pipeline.retrieve import Retriever
 from pipeline.store import DB_NAME, SectionStore
 from pipeline.types import (
+    UNIT_SCORERS,
     Answer,
     Document,
     Draft,
@@ -38,6 +39,7 @@ from pipeline.types import (
     IngestReport,
     Passage,
     ScoredSection,
+    ScoredUnit,
     Section,
     SectionFilter,
     Trace,
@@ -304,6 +306,25 @@ class Pipeline:
         reader = self._section_readers().trained(cfg.reader_weights, cfg.impl)
         return check_hypothesis(self._open_store(), self._retriever(), reader, hypothesis, doc_ids, self.config)
 
+    def score_units(self, question: str, sections: Sequence[ScoredSection] | None = None, *,
+                    doc_ids: Sequence[str] | None = None, scorer: str = "trained") -> list[ScoredUnit]:
+        """Every sentence and table row of ``sections`` (default: what ``retrieve`` selects for the question,
+        the best ``summarize.max_sections``) scored as evidence for ``question`` by ``scorer`` (one of
+        ``pipeline.types.UNIT_SCORERS``): how the evidence scorers compare on the same sections."""
+        from graphs.evidence import score_units
+
+        question = _check_question(question)
+        if scorer not in UNIT_SCORERS:
+            raise ValueError(f"unknown unit scorer {scorer!r}; use one of {', '.join(UNIT_SCORERS)}")
+        cfg = self.config.summarize
+        if sections is None:
+            sections = self.retrieve(question, doc_ids=doc_ids)[: cfg.max_sections]
+        readers = self._section_readers()
+        read = readers.for_config(dataclasses.replace(cfg, enabled=True, encoder_weight=1.0)) if scorer == "encoder" else None
+        reader = readers.trained(cfg.reader_weights, cfg.impl) if scorer == "trained" else None
+        return score_units(question, [s.section for s in sections], self._open_store(), scorer,
+                           embed=self.embedder.encode_cached, read=read, reader=reader)
+
     def _section_readers(self):
         from graphs.reader import SectionReaders
 
@@ -404,6 +425,13 @@ class Pipeline:
                 evidence=tuple(out.get("evidence") or ()), claims=tuple(out.get("claims") or ()), route=tuple(route),
                 timings=tuple((k, round(v, 4)) for k, v in node_seconds.items())))
         return answer
+
+
+def trained_reader_available(config: PipelineConfig | None = None) -> bool:
+    """Whether the trained reader's weights are there (``[summarize] reader_weights``, else the shipped ones)."""
+    from encoders.reader import EvidenceReader
+
+    return EvidenceReader.available((config or PipelineConfig()).summarize.reader_weights or None)
 
 
 def _check_question(question: str) -> str:

@@ -270,6 +270,24 @@ class Answer:
     trace: Trace | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ScoredUnit:
+    """A reading unit of a section (a sentence or a table row, ``document.text[start:end]``) with a score for a
+    question: how much it is evidence, by the scorer that gave it."""
+
+    doc_id: str
+    section_id: str
+    start: int
+    end: int
+    kind: str
+    score: float
+
+
+UNIT_SCORERS = ("lead", "bm25", "minilm", "encoder", "trained")
+"""How ``Pipeline.score_units`` ranks units: document order, BM25 of the unit's words, MiniLM cosine of the unit
+embedded alone, cosine of the untrained long encoder's in-context vector, the trained reader."""
+
+
 NLILabel = Literal["Entailment", "Contradiction", "NotMentioned"]
 NLI_LABELS: tuple[NLILabel, ...] = ("Entailment", "Contradiction", "NotMentioned")
 
@@ -285,6 +303,8 @@ class Verdict:
     evidence: tuple[Citation, ...]
     sections: tuple[ScoredSection, ...] = ()
     """The sections that were read, the deciding one first."""
+    units: tuple[ScoredUnit, ...] = ()
+    """Every unit of the sections read, in document order, with the reader's evidence score."""
 
 
 @dataclass(frozen=True, slots=True)
