@@ -87,6 +87,7 @@ class EvidenceReader:
             base = default_model_path()
             if self._tokenizer is None:
                 self._tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+                self._tokenizer.model_max_length = 1 << 20  # sections are read whole, past MiniLM's 512
             if self._model is None:
                 self._model = self._load(base)
 
