@@ -239,7 +239,7 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
                             weight_decay=0.01)
     total = settings.epochs * len(corpus.examples)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 200) * max(0.0, 1 - s / total))
-    step, q_cache = 0, {}
+    step, q_cache, before = 0, {}, {"seconds": 0.0, "tokens": 0, "segments": []}
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
@@ -247,7 +247,8 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step = state["step"]
-    t0, tokens = time.perf_counter(), 0
+        before = state.get("run", before)  # time and tokens of the runs this one continues
+    t0, tokens, first = time.perf_counter(), 0, step
     pos_weight = torch.tensor(settings.unit_pos_weight)
     model.train()
     bar = tqdm(total=total, initial=step, desc="train reader", unit="ex", disable=not progress, file=sys.stderr)
@@ -275,17 +276,27 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % settings.checkpoint_every == 0 or n == len(order) - 1:
-                _checkpoint(ckpt, model, opt, sched, step)
+                _checkpoint(ckpt, model, opt, sched, step, _so_far(before, t0, tokens, first, step))
     bar.close()
     model.eval()
+    run = _so_far(before, t0, tokens, first, step)
+    return {"steps": step, "examples": len(corpus.examples), "pieces": len(corpus.pieces),
+            "seconds": round(run["seconds"], 1), "tokens_per_s": round(run["tokens"] / run["seconds"], 1)
+            if run["seconds"] else None, "peak_rss_mb": _peak_rss_mb(), "segments": run["segments"]}
+
+
+def _so_far(before: dict, t0: float, tokens: int, first: int, step: int) -> dict:
+    """Seconds and tokens of the whole run, a resumed one included; ``segments`` lists each process's part."""
     seconds = time.perf_counter() - t0
-    return {"steps": step, "examples": len(corpus.examples), "pieces": len(corpus.pieces), "seconds": round(seconds, 1),
-            "tokens_per_s": round(tokens / seconds, 1) if seconds else None, "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": before["seconds"] + seconds, "tokens": before["tokens"] + tokens,
+            "segments": [*before["segments"], {"steps": [first, step], "seconds": round(seconds, 1),
+                                               "peak_rss_mb": _peak_rss_mb()}]}
 
 
-def _checkpoint(path: Path, model: ReaderModel, opt, sched, step: int) -> None:
+def _checkpoint(path: Path, model: ReaderModel, opt, sched, step: int, run: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.trained_state(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step}, tmp)
+    torch.save({"model": model.trained_state(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
+                "run": run}, tmp)
     tmp.replace(path)
 
 

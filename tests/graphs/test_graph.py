@@ -93,3 +93,38 @@ def test_endpoint_errors_are_one_clear_error(sample_store, server):
         p.ask(QUESTION)
     with _pipeline(sample_store, "http://127.0.0.1:9/v1", "echo") as p, pytest.raises(LLMError, match="did not answer"):
         p.ask(QUESTION)
+
+
+_trained = pytest.mark.skipif(not __import__("pipeline").trained_reader_available(),
+                              reason="no trained reader weights in data/reader")
+
+
+def _trained_pipeline(store, base_url, **summarize):
+    from pipeline import Pipeline
+
+    cfg = PipelineConfig().replace(synthesize={"llm": "openai", "openai_base_url": base_url, "openai_model": "echo"},
+                                   summarize={"scorer": "trained", **summarize})
+    return Pipeline(store, cfg)
+
+
+@_trained
+def test_trained_reader_hands_the_writer_exact_units_in_document_order_within_budget(sample_store, server):
+    with _trained_pipeline(sample_store, server, evidence_tokens=300, min_unit_score=0.0) as p:
+        answer = p.ask(QUESTION, trace=True)
+        evidence = answer.trace.evidence
+        assert evidence and [e.n for e in evidence] == list(range(1, len(evidence) + 1))
+        for e in evidence:
+            assert p.document(e.doc_id).text[e.start:e.end] == e.text
+        assert sum(-(-len(e.text) // 4) for e in evidence) <= 300 or len(evidence) == 1
+        read = [s.section.id for s in sorted(answer.sections, key=lambda s: -s.score)]
+        order = [(read.index(e.section_id), e.start) for e in evidence]
+        assert order == sorted(order)  # the sections in the order read, then where each unit stands
+        assert_citations_exact(p, answer)
+
+
+@_trained
+def test_trained_reader_abstains_without_calling_the_writer_when_no_unit_clears_the_threshold(sample_store, server):
+    _Handler.calls.clear()
+    with _trained_pipeline(sample_store, server, min_unit_score=1.0) as p:
+        answer = p.ask(QUESTION, trace=True)
+    assert answer.abstained and answer.trace.evidence == () and _Handler.calls == []
