@@ -4,6 +4,7 @@ shipped reader: exact evidence, one clear error for bad input, a resumable batch
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -111,7 +112,7 @@ def test_review_writes_a_table_and_a_page_and_resumes(ndas, tmp_path):
 def test_a_malformed_playbook_is_one_clear_error(tmp_path, ndas, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         Playbook.from_toml(path)
     proc = _run("review", "--playbook", str(path), "x", "--store", str(ndas / "store"), "--out", str(tmp_path / "o"))
     assert proc.returncode == 1 and str(path) in proc.stderr.strip().splitlines()[-1]
