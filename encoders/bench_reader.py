@@ -10,7 +10,12 @@ this process's CPU threads, median of ``repeats`` after a warm-up:
 * ``trained-warm`` — the same section again with another question: only the upper layers and heads (the lower
   layers' states are cached per section, as for every question after the first on a section).
 
+With ``--train``, one training step instead (forward and backward, ``encoders.train_reader``'s loss shape) on a
+piece of each length, for each differentiable attention backend: the upper layers over cached lower states (what
+training runs) and, for comparison, all six layers (what it would run without the cache).
+
     python -m encoders.bench_reader --lengths 4096,16384 --json
+    python -m encoders.bench_reader --train --lengths 1024,4096 --json
 """
 
 from __future__ import annotations
@@ -69,10 +74,96 @@ def bench_reader(lengths: list[int], repeats: int = 3, weights: str | None = Non
     return {"machine": cpu(), "impl": impl, "rows": rows}
 
 
+TRAINABLE = ("blocked", "reference", "flex")
+"""Attention backends with a backward pass on the CPU."""
+
+
+def bench_train_step(lengths: list[int], repeats: int = 3, impls: tuple[str, ...] = TRAINABLE,
+                     source: Path | None = None) -> dict:
+    import torch
+    from transformers import AutoTokenizer
+
+    from encoders.embedder import default_model_path
+    from encoders.reader_model import ReaderArgs, ReaderModel
+    from pipeline.host import cpu
+
+    base = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    tokenizer.model_max_length = 1 << 20
+    rows = []
+    for impl in impls:
+        torch.manual_seed(0)
+        model = ReaderModel.from_minilm(base, ReaderArgs(impl=impl, max_tokens=max(lengths) + 128))
+        model.train()
+        q = torch.tensor([tokenizer(QUESTIONS[0])["input_ids"]])
+        for length in lengths:
+            text = _text(tokenizer, length, source)
+            ids = torch.tensor([[tokenizer.cls_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"],
+                                 tokenizer.sep_token_id]])
+            n_units = max(1, length // 32)
+            units = torch.zeros(n_units, ids.shape[1])
+            for i in range(n_units):
+                units[i, 1 + i * 32: 1 + (i + 1) * 32] = 1 / 32
+            labels = (torch.arange(n_units) % 7 == 0).float()
+
+            low = model.lower(ids)
+            batch = (model, q, units, labels)
+            for name, fn in (("train-upper-cached", lambda b=batch, low=low: _train_step(b, low)),
+                             ("train-all-layers", lambda b=batch, ids=ids: _train_step(b, ids=ids))):
+                try:
+                    fn()  # warm (and the first call's compilation, for flex)
+                    times = []
+                    for _ in range(repeats):
+                        t0 = time.perf_counter()
+                        fn()
+                        times.append(time.perf_counter() - t0)
+                except Exception as exc:  # a backend without a CPU backward: say so in its row
+                    rows.append({"row": name, "impl": impl, "length": length, "error": f"{type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:160]}"})
+                    continue
+                ms = statistics.median(times) * 1000
+                rows.append({"row": name, "impl": impl, "length": length, "ms": round(ms, 1),
+                             "tokens_per_s": round(length / ms * 1000, 1)})
+    return {"machine": cpu(), "impl": ",".join(impls), "rows": rows}
+
+
+def _train_step(batch, low=None, ids=None) -> None:
+    """One forward and backward pass of the reader's loss: over cached lower states ``low``, or from the token
+    ``ids`` through every layer (the lower ones given gradients for the occasion)."""
+    import torch
+    import torch.nn.functional as F
+
+    model, q, units, labels = batch
+    frozen = list(model.frozen_parameters()) if low is None else []
+    for p in frozen:
+        p.requires_grad_(True)
+    try:
+        if low is None:
+            enc = model.encoder
+            x = enc.embeddings(ids, torch.zeros_like(ids), torch.arange(ids.shape[1]).expand_as(ids))
+            pattern = enc.args.pattern((0,))
+            for layer in enc.layers[: model.args.split]:
+                x = layer(x, pattern, enc.args.impl)
+            low = x
+        unit_logits, nli = model(q, low, units)
+        loss = F.binary_cross_entropy_with_logits(unit_logits, labels) + F.cross_entropy(nli.unsqueeze(0),
+                                                                                         torch.tensor([0]))
+        loss.backward()
+        model.zero_grad()
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
+
+
 def table(result: dict) -> str:
     lines = [f"machine {result['machine']}, backend {result['impl']}"]
-    lines += [f"{r['row']:18s} {r['length']:>7d} tokens {r['units']:>5d} units {r['ms']:10.1f} ms "
-              f"{r['tokens_per_s']:10.0f} tok/s" for r in result["rows"]]
+    for r in result["rows"]:
+        name = f"{r['row']}/{r['impl']}" if "impl" in r else r["row"]
+        if "error" in r:
+            lines.append(f"{name:30s} {r['length']:>7d} tokens  {r['error']}")
+            continue
+        size = f"{r['units']:>5d} units" if "units" in r else ""
+        lines.append(f"{name:30s} {r['length']:>7d} tokens {size:>11s} {r['ms']:10.1f} ms {r['tokens_per_s']:10.0f} tok/s")
     return "\n".join(lines)
 
 
@@ -82,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--weights", help="reader weights folder (default: the shipped data/reader)")
     p.add_argument("--source", type=Path, help="a text file to build the sections from")
+    p.add_argument("--train", action="store_true", help="time one training step per differentiable backend")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    result = bench_reader([int(x) for x in args.lengths.split(",")], args.repeats, args.weights, args.source)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    result = (bench_train_step(lengths, args.repeats, source=args.source) if args.train
+              else bench_reader(lengths, args.repeats, args.weights, args.source))
     print(json.dumps(result) if args.json else table(result))
     return 0
 

@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lengths", default="4096,16384", help="comma-separated section lengths in tokens")
     p.add_argument("--repeats", type=_positive, default=3)
     p.add_argument("--source", type=Path, help="a text file the sections are made of (default: a short contract text)")
+    p.add_argument("--train", action="store_true",
+                   help="time one training step (forward and backward) per differentiable attention backend instead")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p = bench.add_parser("writer", help="the local answer writer with our attention against transformers' SDPA")
     p.add_argument("--tokens", default="1000,3000", help="comma-separated prompt lengths in tokens")
@@ -302,13 +304,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "reader":
-        from encoders.bench_reader import bench_reader, table
+        from encoders.bench_reader import bench_reader, bench_train_step, table
 
         try:
             lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
         except ValueError:
             raise ValueError(f"--lengths must be comma-separated token counts, not {args.lengths!r}") from None
-        result = bench_reader(lengths, args.repeats, source=args.source)
+        result = (bench_train_step(lengths, args.repeats, source=args.source) if args.train
+                  else bench_reader(lengths, args.repeats, source=args.source))
         _emit(args, result, table(result))
         return 0
     if args.bench == "writer":

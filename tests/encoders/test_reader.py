@@ -45,3 +45,21 @@ def test_scores_follow_the_question(reader):
     assert int(np.argmax(law.unit_scores)) == 1 and int(np.argmax(staff.unit_scores)) == 2
     assert law.probs.shape == (3,) and abs(float(law.probs.sum()) - 1) < 1e-5
     assert reader.read(text, [], "anything").unit_scores.shape == (0,)
+
+
+def test_bench_reader_times_every_row():
+    import subprocess
+
+    from conftest import CLI, ROOT
+
+    proc = subprocess.run([*CLI, "bench", "reader", "--lengths", "300", "--repeats", "1", "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)["rows"]
+    assert {r["row"] for r in rows} == {"untrained-encoder", "trained-cold", "trained-warm"}
+    assert all(r["length"] == 300 and r["ms"] > 0 for r in rows)
+    proc = subprocess.run([*CLI, "bench", "reader", "--train", "--lengths", "128", "--repeats", "1", "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    timed = {(r["row"], r["impl"]) for r in json.loads(proc.stdout)["rows"] if "ms" in r}
+    assert {("train-upper-cached", "blocked"), ("train-all-layers", "reference")} <= timed
