@@ -389,6 +389,7 @@ def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer)
     corpus.pieces = {k: v for k, v in corpus.pieces.items() if k in used}
     return corpus, {"contractnli_pairs": n_cnli, "contractnli_rows": n_csv,
                     "cuad_examples": len(corpus.examples) - n_cnli - n_csv, "cuad_train_contracts": len(picked),
+                    "cuad_trained_on": sorted(picked),
                     "cuad_val_contracts": sorted(val_docs)}
 
 
