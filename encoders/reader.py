@@ -76,6 +76,16 @@ class EvidenceReader:
         """Whether trained weights are there to load."""
         return (Path(weights_dir) if weights_dir else WEIGHTS_DIR).joinpath(WEIGHTS).is_file()
 
+    @staticmethod
+    def trained_on(weights_dir: str | Path | None = None) -> frozenset[str]:
+        """The documents the weights were trained on (``reader.json``'s ``data.*trained_on`` lists): an evaluation
+        of the reader leaves them out."""
+        meta = (Path(weights_dir) if weights_dir else WEIGHTS_DIR) / META
+        if not meta.is_file():
+            return frozenset()
+        data = json.loads(meta.read_text()).get("data", {})
+        return frozenset(d for k, v in data.items() if k.endswith("trained_on") and isinstance(v, list) for d in v)
+
     def warm_up(self) -> None:
         with self._lock:
             if self._model is not None and self._tokenizer is not None:

@@ -85,8 +85,18 @@ from eval.runs import (
     write_records,
 )
 from eval.scoring import HEADLINE
+from eval.systems import CHECK, VARIANTS
 from eval.throughput import embedding_speed, encoder_speed, peak_rss_mb
-from pipeline import UNIT_SCORERS, IngestReport, Pipeline, PipelineConfig, StoreLock, cpu, trained_reader_available
+from pipeline import (
+    UNIT_SCORERS,
+    IngestReport,
+    Pipeline,
+    PipelineConfig,
+    StoreLock,
+    cpu,
+    trained_reader_available,
+    trained_reader_documents,
+)
 
 __all__ = ["DEFAULT_DATA", "aggregate", "config_changes", "main", "parse_shard", "run_eval", "shard_items",
            "shard_text", "store_lock"]
@@ -203,9 +213,11 @@ def _run_qa(run: QARun) -> dict:
     t_start = time.perf_counter()
     run.out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_suite(run.suite, run.data_dir)
-    sample = sample_items(ds.items, run.limit, run.seed)  # 1. sample
+    pool, unseen = leave_out_trained(ds.items, run)
+    sample = sample_items(pool, run.limit, run.seed)  # 1. sample
     items = _part_of(sample, run)
-    notes = list(ds.notes)
+    notes = list(ds.notes) + ([f"{len(ds.items) - len(pool)} item(s) of {unseen} document(s) the trained reader was "
+                               "trained on left out, for every system"] if unseen else [])
     throughput: dict = {}
     lock = store_lock(run.store)
     if run.ingest:  # 2. ingest
@@ -243,6 +255,17 @@ def _part_of(sample: list[Item], run: QARun) -> list[Item]:
         wanted = set(run.subset)
         return [it for it in sample if it.id in wanted]
     return sample if run.shard is None else shard_items(sample, *run.shard)
+
+
+def leave_out_trained(items: list[Item], run: QARun) -> tuple[list[Item], int]:
+    """The suite's items without those whose document the trained reader was trained on, when the run measures
+    the reader (a trained system, the trained scorer, or a configuration reading with it), for every system alike;
+    and how many documents that left out."""
+    measures = ("trained" in run.scorers or run.config.summarize.scorer == "trained" or CHECK in run.systems
+                or any(VARIANTS.get(s, {}).get("summarize", {}).get("scorer") == "trained" for s in run.systems))
+    seen = trained_reader_documents(run.config) if measures else frozenset()
+    kept = [it for it in items if it.doc_id not in seen]
+    return kept, len({it.doc_id for it in items} & seen)
 
 
 def _ingest(run: QARun, ds: Suite, sample: list[Item], lock: StoreLock, notes: list[str]) -> dict:

@@ -36,7 +36,7 @@ from pipeline.types import (
 __all__ = [
     "ABSTAIN_TEXT", "NLI_LABELS", "UNIT_SCORERS", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
     "IngestReport", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "ScoredUnit", "Section", "SectionFilter", "StoreLock",
-    "Trace", "Verdict", "cpu", "trained_reader_available", "verify_claims",
+    "Trace", "Verdict", "cpu", "trained_reader_available", "trained_reader_documents", "verify_claims",
 ]
 
 
@@ -80,6 +80,10 @@ def __getattr__(name: str):
         from pipeline.api import trained_reader_available
 
         return trained_reader_available
+    if name == "trained_reader_documents":
+        from pipeline.api import trained_reader_documents
+
+        return trained_reader_documents
     if name == "verify_claims":
         from graphs.verifier import verify_claims
 

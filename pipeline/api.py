@@ -434,6 +434,14 @@ def trained_reader_available(config: PipelineConfig | None = None) -> bool:
     return EvidenceReader.available((config or PipelineConfig()).summarize.reader_weights or None)
 
 
+def trained_reader_documents(config: PipelineConfig | None = None) -> frozenset[str]:
+    """Ids of the documents the trained reader's weights were trained on (empty without weights): measure the
+    reader on other documents."""
+    from encoders.reader import EvidenceReader
+
+    return EvidenceReader.trained_on((config or PipelineConfig()).summarize.reader_weights or None)
+
+
 def _check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty")

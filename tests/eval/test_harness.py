@@ -354,3 +354,26 @@ def test_a_part_waiting_for_the_store_lock_says_so(tmp_path, capfd):
     with store_lock(store):  # a free lock is taken without a word
         pass
     assert "waiting" not in capfd.readouterr().err
+
+
+def test_a_run_measuring_the_trained_reader_leaves_out_the_documents_it_was_trained_on(tmp_path):
+    from eval.answering import QARun
+    from eval.harness import leave_out_trained
+    from pipeline import PipelineConfig, trained_reader_available, trained_reader_documents
+
+    if not trained_reader_available():
+        pytest.skip("no trained reader weights in data/reader")
+    seen = trained_reader_documents()
+    items = load_suite("cuad", DATA).items
+    assert seen and seen <= {it.doc_id for it in items}  # the shipped weights name real CUAD contracts
+
+    def run(systems, scorers=()):
+        return QARun(suite="cuad", data_dir=DATA, out_dir=tmp_path, limit=None, llm="extractive", systems=systems,
+                     progress=False, store=tmp_path / "s", ingest=False, staging=tmp_path / "t", judge="local",
+                     seed=0, config=PipelineConfig(), scorers=scorers)
+
+    kept, docs = leave_out_trained(items, run(("sectionrag", "sectionrag-trained", "chunk_baseline")))
+    assert docs == len(seen) and not {it.doc_id for it in kept} & seen
+    assert len(kept) == sum(it.doc_id not in seen for it in items) < len(items)
+    assert leave_out_trained(items, run(("sectionrag",), ("bm25", "trained")))[1] == len(seen)
+    assert leave_out_trained(items, run(("sectionrag", "chunk_baseline"), ("bm25",))) == (items, 0)
