@@ -139,12 +139,7 @@ def _train_step(batch, low=None, ids=None) -> None:
         p.requires_grad_(True)
     try:
         if low is None:
-            enc = model.encoder
-            x = enc.embeddings(ids, torch.zeros_like(ids), torch.arange(ids.shape[1]).expand_as(ids))
-            pattern = enc.args.pattern((0,))
-            for layer in enc.layers[: model.args.split]:
-                x = layer(x, pattern, enc.args.impl)
-            low = x
+            low = model.lower(ids, grad=True)
         unit_logits, nli = model(q, low, units)
         loss = F.binary_cross_entropy_with_logits(unit_logits, labels) + F.cross_entropy(nli.unsqueeze(0),
                                                                                          torch.tensor([0]))

@@ -99,10 +99,11 @@ class ReaderModel(nn.Module):
         keep = {f"encoder.layers.{i}." for i in range(self.args.split, self.encoder.args.n_layer)} | {"heads."}
         return {k: v for k, v in self.state_dict().items() if any(k.startswith(p) for p in keep)}
 
-    def lower(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids [B, S] (``[CLS] text [SEP]``) → the lower layers' states [B, S, D], no question, no gradient."""
+    def lower(self, ids: torch.Tensor, grad: bool = False) -> torch.Tensor:
+        """ids [B, S] (``[CLS] text [SEP]``) → the lower layers' states [B, S, D], no question; no gradient unless
+        ``grad`` (the frozen layers stay frozen: their parameters' ``requires_grad`` decides what is trained)."""
         enc = self.encoder
-        with torch.no_grad():
+        with torch.enable_grad() if grad else torch.no_grad():
             pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
             x = enc.embeddings(ids, torch.zeros_like(ids), pos)
             pattern = enc.args.pattern((0,))
