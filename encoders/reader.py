@@ -151,7 +151,8 @@ class EvidenceReader:
         cache of lower-layer states (a section id: the text never changes under it)."""
         tok = self.tokenizer
         low, offsets, truncated = self._section(text, key)
-        q = tok(question, add_special_tokens=True, truncation=True, max_length=64)["input_ids"]
+        q = tok(question, add_special_tokens=True, truncation=True,
+                max_length=self.model.args.question_tokens)["input_ids"]
         units_m = unit_matrix(offsets, list(units)).to(self.device)
         with torch.inference_mode():
             unit_logits, nli_logits = self.model(torch.tensor([q], device=self.device), low, units_m)

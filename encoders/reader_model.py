@@ -43,6 +43,9 @@ class ReaderArgs:
     impl: str = "blocked"
     """Attention backend; training needs a differentiable one (``blocked``, ``reference``, ``flex``)."""
     max_tokens: int = 32768
+    question_tokens: int = 128
+    """The question's (or hypothesis's) tokens read as global tokens, [CLS] and [SEP] included; longer ones are cut
+    (FinanceBench's questions carry up to 100 words of instructions)."""
 
 
 class Heads(nn.Module):

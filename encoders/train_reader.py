@@ -33,6 +33,7 @@ import csv
 import hashlib
 import json
 import random
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -191,6 +192,161 @@ def cuad_examples(corpus: Corpus, texts: dict[str, str], by_doc: dict[str, list[
                 corpus.add(piece, qa["question"], labels, None)
 
 
+def doc_split(doc_ids, val_share: float) -> tuple[set[str], set[str]]:
+    """Documents by a stable hash of their id: a ``val_share`` of them validation, the rest training."""
+    return cuad_split(sorted(doc_ids), val_share)
+
+
+def add_read(corpus: Corpus, pieces, units, question: str, gold_units: set[int], negatives: int,
+             rng: random.Random) -> None:
+    """Every piece holding a gold unit (its units labelled), and ``negatives`` random pieces without one."""
+    holding = [(p, idx) for p, idx in pieces if gold_units & set(idx)]
+    others = [(p, idx) for p, idx in pieces if not gold_units & set(idx)]
+    for piece, idx in holding:
+        corpus.add(piece, question, [float(i in gold_units) for i in idx], None)
+    for piece, idx in rng.sample(others, min(negatives, len(others))):
+        corpus.add(piece, question, [0.0] * len(idx), None)
+
+
+def load_financebench(data: Path) -> tuple[dict[str, str], list[dict]]:
+    """FinanceBench's filings (``docs/NAME.txt``, pages split by form feeds) and its questions."""
+    fb = data / "financebench"
+    questions = [json.loads(line) for line in (fb / "questions.jsonl").read_text().splitlines() if line.strip()]
+    names = sorted({q["doc_name"] for q in questions})
+    return {n: (fb / "docs" / f"{n}.txt").read_text() for n in names if (fb / "docs" / f"{n}.txt").is_file()}, questions
+
+
+def financebench_examples(corpus: Corpus, texts: dict[str, str], questions: list[dict], filings: set[str],
+                          tokenizer, piece_tokens: int, negatives: int, rng: random.Random) -> int:
+    """Per question on a training filing: the units of its gold evidence pages are positive (the gold is a page,
+    as the harness measures it); the pieces holding them, and ``negatives`` pieces of other pages."""
+    n = 0
+    for name in sorted(filings):
+        text = texts[name]
+        bounds = [0, *(m.end() for m in re.finditer("\f", text)), len(text)]
+        units = cuad_units(text)
+        pieces = cut_pieces(f"fb-{name}", text, units, tokenizer, piece_tokens)
+        for q in questions:
+            if q["doc_name"] != name:
+                continue
+            pages = {int(e["evidence_page_num"]) for e in q["evidence"] if e.get("doc_name", name) == name}
+            spans = [(bounds[p], bounds[p + 1]) for p in pages if p + 1 < len(bounds)]
+            gold = {i for i, lab in enumerate(gold_overlap(units, spans)) if lab}
+            if gold:
+                add_read(corpus, pieces, units, q["question"], gold, negatives, rng)
+                n += 1
+    return n
+
+
+def _literal(v):
+    import ast
+
+    return ast.literal_eval(v) if isinstance(v, str) else v
+
+
+def _lines_piece(key: str, lines: list[str]) -> Piece:
+    units, at = [], 0
+    for line in lines:
+        units.append((at, at + len(line)))
+        at += len(line) + 1
+    return Piece(key, "\n".join(lines), units)
+
+
+def _row_line(row) -> str:
+    return " | ".join(str(c).strip() for c in row if str(c).strip())
+
+
+def finqa_examples(corpus: Corpus, path: Path) -> int:
+    """FinQA: a report page's text before the table, the table's rows (each a unit: ``cell | cell``) and the
+    text after it; positive units are the question's ``gold_inds`` (``text_i``, ``table_i``)."""
+    n = 0
+    for ex in json.loads(path.read_text()):
+        pre, post, table = _literal(ex["pre_text"]), _literal(ex["post_text"]), _literal(ex["table_ori"])
+        qa = _literal(ex["qa"])
+        texts = [t for t in pre + post]
+        keep_text = [i for i, t in enumerate(texts) if t.strip() and t.strip() != "."]
+        rows = [i for i, r in enumerate(table) if _row_line(r)]
+        lines = [texts[i] for i in keep_text[: len(pre)] if i < len(pre)]
+        lines += [_row_line(table[i]) for i in rows] + [texts[i] for i in keep_text if i >= len(pre)]
+        names = [f"text_{i}" for i in keep_text if i < len(pre)] + [f"table_{i}" for i in rows]
+        names += [f"text_{i}" for i in keep_text if i >= len(pre)]
+        gold = set(_literal(qa.get("gold_inds") or {}))
+        if not lines or not gold & set(names):
+            continue
+        corpus.add(_lines_piece(f"finqa-{ex['id']}", lines), qa["question"], [float(k in gold) for k in names], None)
+        n += 1
+    return n
+
+
+_NUMBER = re.compile(r"\d[\d,]*\.?\d*")
+
+
+def tatqa_examples(corpus: Corpus, path: Path, val_share: float, questions: int, rng: random.Random
+                   ) -> tuple[int, list[str]]:
+    """TAT-QA (tables with their paragraphs), the training split by table: each question's relevant paragraphs
+    (``rel_paragraphs``) and, when the answer comes from the table, the rows holding a number of its answer or
+    derivation are positive units. Returns the examples added and the tables held out."""
+    data = json.loads(path.read_text())
+    train_ids, val_ids = doc_split([d["table"]["uid"] for d in data], val_share)
+    pool = []
+    for d in data:
+        if d["table"]["uid"] not in train_ids:
+            continue
+        rows = [r for r in d["table"]["table"] if _row_line(r)]
+        paras = sorted(d["paragraphs"], key=lambda p: p["order"])
+        piece = _lines_piece(f"tatqa-{d['table']['uid']}", [_row_line(r) for r in rows] + [p["text"] for p in paras])
+        for q in d["questions"]:
+            rel = {str(x) for x in q.get("rel_paragraphs") or []}
+            answer = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
+            nums = {m.replace(",", "") for a in answer for m in _NUMBER.findall(str(a))}
+            nums |= {m.replace(",", "") for m in _NUMBER.findall(q.get("derivation") or "")}
+            nums = {x.rstrip(".") for x in nums if len(x.rstrip(".")) > 1}
+            use_table = q["answer_from"] in ("table", "table-text")
+            labels = [float(use_table and bool(nums & {m.replace(",", "").rstrip(".") for m in _NUMBER.findall(_row_line(r))}))
+                      for r in rows] + [float(str(p["order"]) in rel) for p in paras]
+            if any(labels):
+                pool.append((piece, q["question"], labels))
+    for piece, question, labels in rng.sample(pool, min(questions, len(pool))):
+        corpus.add(piece, question, labels, None)
+    return min(questions, len(pool)), sorted(val_ids)
+
+
+def evidence_inference_examples(corpus: Corpus, folder: Path, prompts: int, tokenizer, piece_tokens: int,
+                                rng: random.Random) -> tuple[int, list[str]]:
+    """Evidence Inference 2.0, articles of its train split: "what is the effect of INTERVENTION compared with
+    COMPARATOR on OUTCOME?", units of the article overlapping an annotator's evidence span positive; the pieces
+    holding them and one without. Returns the examples added and the articles read."""
+    train_ids = set((folder / "splits" / "ev2_train_article_ids.txt").read_text().split())
+    with open(folder / "prompts_merged.csv", newline="") as fh:
+        by_prompt = {r["PromptID"]: r for r in csv.DictReader(fh) if r["PMCID"] in train_ids}
+    evidence: dict[str, list[tuple[int, int]]] = {}
+    with open(folder / "v2_annotations.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["PromptID"] in by_prompt and r["Evidence Start"].lstrip("-").isdigit() and int(r["Evidence Start"]) >= 0:
+                evidence.setdefault(r["PromptID"], []).append((int(r["Evidence Start"]), int(r["Evidence End"])))
+    chosen = rng.sample(sorted(evidence), min(prompts, len(evidence)))
+    by_article: dict[str, list[str]] = {}
+    for pid in chosen:
+        by_article.setdefault(by_prompt[pid]["PMCID"], []).append(pid)
+    n, read = 0, []
+    for pmcid, pids in sorted(by_article.items()):
+        path = folder / "txt_files" / f"PMC{pmcid}.txt"
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        units = cuad_units(text)
+        pieces = cut_pieces(f"ei-{pmcid}", text, units, tokenizer, piece_tokens)
+        read.append(pmcid)
+        for pid in pids:
+            r = by_prompt[pid]
+            question = f"What is the effect of {r['Intervention']} compared with {r['Comparator']} on {r['Outcome']}?"
+            gold = {i for i, lab in enumerate(gold_overlap(units, evidence[pid])) if lab}
+            if gold:
+                add_read(corpus, pieces, units, question, gold, 1, rng)
+                n += 1
+    return n, read
+
+
 # -- training ----------------------------------------------------------------------------------------------
 @dataclass
 class Settings:
@@ -204,6 +360,14 @@ class Settings:
     cuad_docs: int = 120
     cuad_questions: int = 10
     csv_rows: int | None = None
+    fb_val: float = 0.6
+    """Share of FinanceBench's filings held out for validation (by a stable hash of the filing's name)."""
+    fb_negatives: int = 3
+    finqa: int = 1
+    """1: train on the FinQA sample; 0: leave it out."""
+    tatqa_questions: int = 800
+    tatqa_val: float = 0.2
+    ei_prompts: int = 600
     checkpoint_every: int = 500
     threads: int | None = None
 
@@ -261,7 +425,8 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
             ex = corpus.examples[i]
             low, units = cache[ex.piece]
             if ex.question not in q_cache:
-                q_cache[ex.question] = torch.tensor([tokenizer(ex.question, truncation=True, max_length=64)["input_ids"]])
+                q_cache[ex.question] = torch.tensor([tokenizer(ex.question, truncation=True,
+                                                                max_length=model.args.question_tokens)["input_ids"]])
             unit_logits, nli_logits = model(q_cache[ex.question], low.float(), units.to_dense())
             loss = F.binary_cross_entropy_with_logits(unit_logits, torch.tensor(ex.unit_labels), pos_weight=pos_weight)
             if ex.label is not None:
@@ -385,12 +550,27 @@ def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer)
     train_docs, val_docs = cuad_split(sorted(texts), settings.cuad_val)
     picked = rng.sample(sorted(train_docs), min(settings.cuad_docs, len(train_docs)))
     cuad_examples(corpus, texts, by_doc, picked, tokenizer, settings.piece_tokens, settings.cuad_questions, rng)
+    n_cuad = len(corpus.examples) - n_cnli - n_csv
+    fb_texts, fb_questions = load_financebench(data_dir)
+    fb_train, fb_val = doc_split(fb_texts, settings.fb_val)
+    n_fb = financebench_examples(corpus, fb_texts, fb_questions, fb_train, tokenizer, settings.piece_tokens,
+                                 settings.fb_negatives, rng)
+    n_finqa = finqa_examples(corpus, train_dir / "finqa" / "train_100.json") if settings.finqa else 0
+    n_tatqa, tatqa_val = tatqa_examples(corpus, data_dir / "tatqa" / "tatqa_dataset_dev.json", settings.tatqa_val,
+                                        settings.tatqa_questions, rng)
+    n_ei, ei_read = evidence_inference_examples(corpus, train_dir / "evidence_inference", settings.ei_prompts,
+                                                tokenizer, settings.piece_tokens, rng)
     used = {e.piece for e in corpus.examples}
     corpus.pieces = {k: v for k, v in corpus.pieces.items() if k in used}
     return corpus, {"contractnli_pairs": n_cnli, "contractnli_rows": n_csv,
-                    "cuad_examples": len(corpus.examples) - n_cnli - n_csv, "cuad_train_contracts": len(picked),
+                    "cuad_examples": n_cuad, "cuad_train_contracts": len(picked),
                     "cuad_trained_on": sorted(picked),
-                    "cuad_val_contracts": sorted(val_docs)}
+                    "cuad_val_contracts": sorted(val_docs),
+                    "financebench_questions": n_fb, "financebench_trained_on": sorted(fb_train),
+                    "financebench_val_filings": sorted(fb_val),
+                    "finqa_examples": n_finqa, "tatqa_questions": n_tatqa, "tatqa_val_tables": tatqa_val,
+                    "evidence_inference_prompts": n_ei, "evidence_inference_articles": len(ei_read),
+                    "examples": len(corpus.examples), "pieces": len(corpus.pieces)}
 
 
 SLICE_DOCS = 3

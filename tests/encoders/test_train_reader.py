@@ -1,0 +1,134 @@
+"""The reader's training data, built from the real files in ``../shared``: each source labels the evidence its
+dataset marks, and the documents held out for validation never reach training."""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+
+import pytest
+from conftest import SHARED_DATA
+
+from encoders.train_reader import (
+    Corpus,
+    doc_split,
+    evidence_inference_examples,
+    financebench_examples,
+    finqa_examples,
+    load_financebench,
+    tatqa_examples,
+)
+
+SHARED_TRAIN = SHARED_DATA.parent / "train"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from encoders.embedder import default_model_path
+
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()), local_files_only=True)
+    tok.model_max_length = 1 << 20
+    return tok
+
+
+def positives(corpus: Corpus, example) -> list[str]:
+    piece = corpus.pieces[example.piece]
+    return [piece.text[s:e] for (s, e), lab in zip(piece.units, example.unit_labels) if lab]
+
+
+def test_split_is_stable_disjoint_and_whole():
+    names = [f"doc-{i}" for i in range(200)]
+    train, val = doc_split(names, 0.3)
+    assert train.isdisjoint(val) and train | val == set(names)
+    assert doc_split(list(reversed(names)), 0.3) == (train, val)
+    assert 30 < len(val) < 90
+
+
+def test_financebench_positives_are_the_gold_page(tokenizer):
+    texts, questions = load_financebench(SHARED_DATA)
+    name = "ADOBE_2015_10K"
+    corpus = Corpus()
+    n = financebench_examples(corpus, {name: texts[name]}, questions, {name}, tokenizer, 1024, 2, random.Random(0))
+    asked = [q for q in questions if q["doc_name"] == name]
+    assert n == len(asked) > 0
+    pages = texts[name].split("\f")
+    gold_pages = {p for q in asked for e in q["evidence"] for p in [e["evidence_page_num"]]}
+    held = [e for e in corpus.examples if any(e.unit_labels)]
+    assert held
+    for ex in held:
+        for quote in positives(corpus, ex):
+            assert any(quote.strip()[:30] in pages[p] for p in gold_pages), quote[:60]
+    # a negative piece for each question, holding no unit of a gold page
+    assert sum(not any(e.unit_labels) for e in corpus.examples) == 2 * len(asked)
+
+
+def test_financebench_split_leaves_validation_filings_out(tokenizer):
+    texts, questions = load_financebench(SHARED_DATA)
+    train, val = doc_split(texts, 0.6)
+    assert val and train
+    corpus = Corpus()
+    small = set(sorted(train)[:2])
+    financebench_examples(corpus, texts, questions, small, tokenizer, 1024, 1, random.Random(0))
+    read = {key.split("@")[0].removeprefix("fb-") for key in corpus.pieces}
+    assert read == small & {q["doc_name"] for q in questions}
+
+
+def test_finqa_positives_are_the_gold_rows_and_sentences():
+    path = SHARED_TRAIN / "finqa" / "train_100.json"
+    corpus = Corpus()
+    assert finqa_examples(corpus, path) >= 90
+    raw = {ex["id"]: ex for ex in json.loads(path.read_text())}
+    for ex in corpus.examples[:30]:
+        qa = raw[ex.piece.removeprefix("finqa-")]["qa"]
+        qa = ast.literal_eval(qa) if isinstance(qa, str) else qa
+        got = positives(corpus, ex)
+        assert 0 < len(got) <= len(qa["gold_inds"])
+        assert ex.question == qa["question"]
+
+
+def test_tatqa_holds_its_validation_tables_out_and_labels_the_relevant_paragraphs():
+    path = SHARED_DATA / "tatqa" / "tatqa_dataset_dev.json"
+    corpus = Corpus()
+    n, val = tatqa_examples(corpus, path, 0.2, 10_000, random.Random(0))
+    assert n == len(corpus.examples) > 500 and val
+    assert not {key.removeprefix("tatqa-") for key in corpus.pieces} & set(val)
+    data = {d["table"]["uid"]: d for d in json.loads(path.read_text())}
+    text_answers = 0
+    for ex in corpus.examples:
+        d = data[ex.piece.removeprefix("tatqa-")]
+        q = next(q for q in d["questions"] if q["question"] == ex.question)
+        if q["answer_from"] == "text":
+            rel = {p["text"] for p in d["paragraphs"] if str(p["order"]) in {str(x) for x in q["rel_paragraphs"]}}
+            assert set(positives(corpus, ex)) == rel
+            text_answers += 1
+    assert text_answers > 50
+
+
+def test_evidence_inference_positives_overlap_the_annotated_evidence(tokenizer):
+    folder = SHARED_TRAIN / "evidence_inference"
+    corpus = Corpus()
+    n, articles = evidence_inference_examples(corpus, folder, 40, tokenizer, 1024, random.Random(0))
+    assert n > 20 and articles
+    train_ids = set((folder / "splits" / "ev2_train_article_ids.txt").read_text().split())
+    assert set(articles) <= train_ids
+    with_evidence = [e for e in corpus.examples if any(e.unit_labels)]
+    assert len(with_evidence) >= n
+    import csv
+
+    with open(folder / "prompts_merged.csv", newline="") as fh:
+        article_of = {r["PromptID"]: r["PMCID"] for r in csv.DictReader(fh)}
+    spans: dict[str, list[tuple[int, int]]] = {}
+    with open(folder / "v2_annotations.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["Evidence Start"].isdigit():
+                spans.setdefault(article_of.get(r["PromptID"], ""), []).append((int(r["Evidence Start"]), int(r["Evidence End"])))
+    for ex in with_evidence[:20]:
+        assert ex.question.startswith("What is the effect of ")
+        pmcid, start = ex.piece.removeprefix("ei-").split("@")
+        piece = corpus.pieces[ex.piece]
+        for (s, e), lab in zip(piece.units, ex.unit_labels):
+            if lab:
+                assert any(int(start) + s < ge and int(start) + e > gs for gs, ge in spans[pmcid])
