@@ -15,7 +15,15 @@ Training data (``--train``, laid out like ``../shared/train``; ``--data`` like `
 * CUAD, the contracts of the training split (``--cuad-val`` of the contracts, chosen by a seeded hash of the
   document id, are held out): for a sample of (contract, category) questions, the pieces holding gold
   clauses and one without; units are ``encoders.units`` sentences and rows, positive where they overlap a
-  gold clause. Relevance only (no label).
+  gold clause. Relevance only (no label), as for the sources below.
+* FinQA's sample (``finqa/train_100.json``): a report page's sentences and table rows (``cell | cell``), the
+  question's ``gold_inds`` positive.
+* TAT-QA (``--data``'s ``tatqa``), the tables of its training split (``--tatqa-val`` held out by a hash of the
+  table's id): the relevant paragraphs and the table rows holding a number of the answer or its derivation.
+* Evidence Inference 2.0 (``evidence_inference``), prompts on articles of its train split: "What is the effect of
+  INTERVENTION compared with COMPARATOR on OUTCOME?", the units overlapping an annotator's evidence positive.
+* FinanceBench, only with ``--financebench 1`` (CC BY-NC 4.0: such weights are for evaluation, not shipping):
+  the filings of its training split (``--fb-val`` held out by filing), the units of each question's gold pages.
 
 Validation (never trained on): ContractNLI ``dev.json`` (61 NDAs × 17 hypotheses; the paper's metrics:
 accuracy, F1 of Entailment and Contradiction, evidence mAP and precision at 80% recall), and the held-out CUAD
@@ -360,6 +368,9 @@ class Settings:
     cuad_docs: int = 120
     cuad_questions: int = 10
     csv_rows: int | None = None
+    financebench: int = 0
+    """1: also train on FinanceBench's training filings. Off by default: FinanceBench is CC BY-NC 4.0, so weights
+    trained on it are for evaluation, not for shipping (``data/reader`` is trained without it)."""
     fb_val: float = 0.6
     """Share of FinanceBench's filings held out for validation (by a stable hash of the filing's name)."""
     fb_negatives: int = 3
@@ -551,10 +562,13 @@ def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer)
     picked = rng.sample(sorted(train_docs), min(settings.cuad_docs, len(train_docs)))
     cuad_examples(corpus, texts, by_doc, picked, tokenizer, settings.piece_tokens, settings.cuad_questions, rng)
     n_cuad = len(corpus.examples) - n_cnli - n_csv
-    fb_texts, fb_questions = load_financebench(data_dir)
-    fb_train, fb_val = doc_split(fb_texts, settings.fb_val)
-    n_fb = financebench_examples(corpus, fb_texts, fb_questions, fb_train, tokenizer, settings.piece_tokens,
-                                 settings.fb_negatives, rng)
+    fb_train: set[str] = set()
+    n_fb = 0
+    if settings.financebench:
+        fb_texts, fb_questions = load_financebench(data_dir)
+        fb_train, _ = doc_split(fb_texts, settings.fb_val)
+        n_fb = financebench_examples(corpus, fb_texts, fb_questions, fb_train, tokenizer, settings.piece_tokens,
+                                     settings.fb_negatives, rng)
     n_finqa = finqa_examples(corpus, train_dir / "finqa" / "train_100.json") if settings.finqa else 0
     n_tatqa, tatqa_val = tatqa_examples(corpus, data_dir / "tatqa" / "tatqa_dataset_dev.json", settings.tatqa_val,
                                         settings.tatqa_questions, rng)
@@ -567,7 +581,6 @@ def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer)
                     "cuad_trained_on": sorted(picked),
                     "cuad_val_contracts": sorted(val_docs),
                     "financebench_questions": n_fb, "financebench_trained_on": sorted(fb_train),
-                    "financebench_val_filings": sorted(fb_val),
                     "finqa_examples": n_finqa, "tatqa_questions": n_tatqa, "tatqa_val_tables": tatqa_val,
                     "evidence_inference_prompts": n_ei, "evidence_inference_articles": len(ei_read),
                     "examples": len(corpus.examples), "pieces": len(corpus.pieces)}
