@@ -86,7 +86,11 @@ class Embeddings(nn.Module):
 
 def residual_linear(x: torch.Tensor, y: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     """``x + linear(y)`` as (x + bias) with y @ W^T accumulated into it in place: one pass over the
-    activations fewer than a linear (which first copies its bias into the output) followed by an add."""
+    activations fewer than a linear (which first copies its bias into the output) followed by an add. Under
+    autocast (training in bfloat16), or when the dtypes differ, the plain ``x + linear(y)``: the in-place
+    product is not an autocast op."""
+    if y.dtype != linear.weight.dtype or torch.is_autocast_enabled(y.device.type):
+        return x + linear(y)
     out = x + linear.bias
     out.view(-1, out.shape[-1]).addmm_(y.reshape(-1, y.shape[-1]), linear.weight.t())
     return out

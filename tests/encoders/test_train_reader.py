@@ -132,3 +132,39 @@ def test_evidence_inference_positives_overlap_the_annotated_evidence(tokenizer):
         for (s, e), lab in zip(piece.units, ex.unit_labels):
             if lab:
                 assert any(int(start) + s < ge and int(start) + e > gs for gs, ge in spans[pmcid])
+
+
+def _tiny_corpus() -> Corpus:
+    from encoders.train_reader import Piece
+
+    corpus = Corpus()
+    text = "The supplier shall deliver the goods within thirty days.\nThis Agreement is governed by Delaware law."
+    piece = Piece("p0", text, [(0, 56), (57, len(text))])
+    corpus.add(piece, "Which law governs the agreement?", [0.0, 1.0], None)
+    corpus.add(piece, "Delivery is due within thirty days.", [1.0, 0.0], 0)
+    corpus.add(piece, "The recipient may keep copies.", [0.0, 0.0], 2)
+    return corpus
+
+
+@pytest.mark.parametrize("bf16", [0, 1])
+def test_training_runs_checkpoints_and_resumes(tmp_path, tokenizer, bf16):
+    import torch
+
+    from encoders.embedder import default_model_path
+    from encoders.reader_model import ReaderArgs, ReaderModel
+    from encoders.train_reader import Settings, train
+
+    settings = Settings(epochs=2, checkpoint_every=2, bf16=bf16)
+    model = ReaderModel.from_minilm(default_model_path(), ReaderArgs())
+    before = {k: v.clone() for k, v in model.trained_state().items()}
+    run = train(model, tokenizer, _tiny_corpus(), settings, tmp_path, resume=False, progress=False)
+    assert run["steps"] == 6 and run["tokens_per_s"] > 0
+    after = model.trained_state()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 6
+    # a resumed run starts at the checkpoint: nothing left to do, the first run's time carried over
+    again = ReaderModel.from_minilm(default_model_path(), ReaderArgs())
+    resumed = train(again, tokenizer, _tiny_corpus(), settings, tmp_path, resume=True, progress=False)
+    assert resumed["steps"] == 6 and len(resumed["segments"]) == 2
+    assert all(torch.equal(again.trained_state()[k], after[k]) for k in after)
