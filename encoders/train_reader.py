@@ -367,6 +367,8 @@ class Settings:
     cuad_val: float = 0.2
     cuad_docs: int = 120
     cuad_questions: int = 10
+    contractnli: int = 1
+    """0: leave ContractNLI train out (a fine-tune of ``--init`` weights on other data)."""
     csv_rows: int | None = None
     financebench: int = 0
     """1: also train on FinanceBench's training filings. Off by default: FinanceBench is CC BY-NC 4.0, so weights
@@ -562,10 +564,12 @@ def _mean(xs) -> float | None:
 def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer) -> tuple[Corpus, dict]:
     rng = random.Random(settings.seed)
     corpus = Corpus()
-    docs, hyps = load_contractnli(train_dir / "contractnli" / "train_truncated.json")
-    contractnli_examples(corpus, docs, hyps, tokenizer, settings.piece_tokens, rng)
+    if settings.contractnli:
+        docs, hyps = load_contractnli(train_dir / "contractnli" / "train_truncated.json")
+        contractnli_examples(corpus, docs, hyps, tokenizer, settings.piece_tokens, rng)
     n_cnli = len(corpus.examples)
-    contractnli_rows(corpus, train_dir / "contractnli" / "train.csv", skip_docs=len(docs))
+    if settings.contractnli:
+        contractnli_rows(corpus, train_dir / "contractnli" / "train.csv", skip_docs=len(docs))
     if settings.csv_rows is not None:  # a shorter run: keep the whole-NDA pairs and a sample of the rows
         rows = corpus.examples[n_cnli:]
         corpus.examples = corpus.examples[:n_cnli] + rng.sample(rows, min(settings.csv_rows, len(rows)))
@@ -625,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, default=SHARED / "train", help="training data laid out like ../shared/train")
     p.add_argument("--data", type=Path, default=SHARED / "data", help="development data laid out like ../shared/data")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--init", type=Path, help="start from the trained weights in this folder (e.g. data/reader) "
+                   "instead of MiniLM's: a fine-tune on the data selected")
     p.add_argument("--validate-only", action="store_true", help="validate the weights in OUT, train nothing")
     p.add_argument("--cuad-val-docs", type=int, help="validate on at most this many held-out CUAD contracts")
     p.add_argument("--cnli-val-docs", type=int, help="validate on at most this many ContractNLI dev NDAs")
@@ -659,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         random.seed(settings.seed)
         model = ReaderModel.from_minilm(base, reader_args)
+        if args.init:
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(args.init / WEIGHTS)), strict=False)
+            meta["init"] = str(args.init)
         corpus, data = build_corpus(settings, args.train, args.data, tokenizer)
         meta["data"] = data
         meta["training"] = train(model, tokenizer, corpus, settings, args.out, args.resume, progress)

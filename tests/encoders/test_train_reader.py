@@ -168,3 +168,14 @@ def test_training_runs_checkpoints_and_resumes(tmp_path, tokenizer, bf16):
     resumed = train(again, tokenizer, _tiny_corpus(), settings, tmp_path, resume=True, progress=False)
     assert resumed["steps"] == 6 and len(resumed["segments"]) == 2
     assert all(torch.equal(again.trained_state()[k], after[k]) for k in after)
+
+
+def test_shipped_weights_were_not_trained_on_non_commercial_data():
+    """FinanceBench is CC BY-NC 4.0: the weights the project ships are trained without it."""
+    from encoders.reader import META, WEIGHTS_DIR
+
+    meta = json.loads((WEIGHTS_DIR / META).read_text())
+    assert meta["settings"]["financebench"] == 0
+    assert meta["data"]["financebench_trained_on"] == [] and meta["data"]["financebench_questions"] == 0
+    assert meta["data"]["finqa_examples"] > 0 and meta["data"]["tatqa_questions"] > 0
+    assert meta["data"]["evidence_inference_prompts"] > 0
