@@ -138,24 +138,28 @@ def contractnli_examples(corpus: Corpus, docs: list[dict], hyps: dict[str, str],
                 corpus.add(piece, hyps[key], [0.0] * len(idx), NLI["NotMentioned"])
 
 
+def _lines_piece(key: str, lines: list[str]) -> Piece:
+    units, at = [], 0
+    for line in lines:
+        units.append((at, at + len(line)))
+        at += len(line) + 1
+    return Piece(key, "\n".join(lines), units)
+
+
 def contractnli_rows(corpus: Corpus, path: Path, skip_docs: int) -> None:
     """``train.csv`` rows past the first ``skip_docs`` NDAs (17 rows each), one short piece per row."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     for n, row in enumerate(rows[skip_docs * 17:]):
-        lines = [line for line in row["concatenated_spans"].split("\n") if line.strip()]
-        text = "\n".join(lines)
-        units, at = [], 0
-        for line in lines:
-            units.append((at, at + len(line)))
-            at += len(line) + 1
+        piece = _lines_piece(f"csv-{n}", [line for line in row["concatenated_spans"].split("\n") if line.strip()])
         label = int(row["label"])
         evidence = label != NLI["NotMentioned"] and int(row["num_evidence_spans"]) > 0
-        corpus.add(Piece(f"csv-{n}", text, units), row["hypothesis"], [float(evidence)] * len(units), label)
+        corpus.add(piece, row["hypothesis"], [float(evidence)] * len(piece.units), label)
 
 
-def cuad_split(doc_ids: list[str], val_share: float) -> tuple[set[str], set[str]]:
-    """Contracts by a stable hash of their id: a ``val_share`` of them validation, the rest training."""
+def doc_split(doc_ids, val_share: float) -> tuple[set[str], set[str]]:
+    """Documents by a stable hash of their id: a ``val_share`` of them validation, the rest training."""
+    doc_ids = sorted(doc_ids)
     val = {d for d in doc_ids if int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) / 16**8 < val_share}
     return set(doc_ids) - val, val
 
@@ -198,11 +202,6 @@ def cuad_examples(corpus: Corpus, texts: dict[str, str], by_doc: dict[str, list[
             if others:
                 piece, _, labels = rng.choice(others)
                 corpus.add(piece, qa["question"], labels, None)
-
-
-def doc_split(doc_ids, val_share: float) -> tuple[set[str], set[str]]:
-    """Documents by a stable hash of their id: a ``val_share`` of them validation, the rest training."""
-    return cuad_split(sorted(doc_ids), val_share)
 
 
 def add_read(corpus: Corpus, pieces, units, question: str, gold_units: set[int], negatives: int,
@@ -252,14 +251,6 @@ def _literal(v):
     return ast.literal_eval(v) if isinstance(v, str) else v
 
 
-def _lines_piece(key: str, lines: list[str]) -> Piece:
-    units, at = [], 0
-    for line in lines:
-        units.append((at, at + len(line)))
-        at += len(line) + 1
-    return Piece(key, "\n".join(lines), units)
-
-
 def _row_line(row) -> str:
     return " | ".join(str(c).strip() for c in row if str(c).strip())
 
@@ -271,22 +262,25 @@ def finqa_examples(corpus: Corpus, path: Path) -> int:
     for ex in json.loads(path.read_text()):
         pre, post, table = _literal(ex["pre_text"]), _literal(ex["post_text"]), _literal(ex["table_ori"])
         qa = _literal(ex["qa"])
-        texts = [t for t in pre + post]
-        keep_text = [i for i, t in enumerate(texts) if t.strip() and t.strip() != "."]
-        rows = [i for i, r in enumerate(table) if _row_line(r)]
-        lines = [texts[i] for i in keep_text[: len(pre)] if i < len(pre)]
-        lines += [_row_line(table[i]) for i in rows] + [texts[i] for i in keep_text if i >= len(pre)]
-        names = [f"text_{i}" for i in keep_text if i < len(pre)] + [f"table_{i}" for i in rows]
-        names += [f"text_{i}" for i in keep_text if i >= len(pre)]
+        texts = [(i, t) for i, t in enumerate(pre + post) if t.strip() and t.strip() != "."]
+        entries = [(f"text_{i}", t) for i, t in texts if i < len(pre)]
+        entries += [(f"table_{i}", _row_line(r)) for i, r in enumerate(table) if _row_line(r)]
+        entries += [(f"text_{i}", t) for i, t in texts if i >= len(pre)]
         gold = set(_literal(qa.get("gold_inds") or {}))
-        if not lines or not gold & set(names):
+        if not entries or not gold & {name for name, _ in entries}:
             continue
-        corpus.add(_lines_piece(f"finqa-{ex['id']}", lines), qa["question"], [float(k in gold) for k in names], None)
+        corpus.add(_lines_piece(f"finqa-{ex['id']}", [line for _, line in entries]), qa["question"],
+                   [float(name in gold) for name, _ in entries], None)
         n += 1
     return n
 
 
 _NUMBER = re.compile(r"\d[\d,]*\.?\d*")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers written in ``text``, without thousands separators or a trailing full stop."""
+    return {m.replace(",", "").rstrip(".") for m in _NUMBER.findall(text)}
 
 
 def tatqa_examples(corpus: Corpus, path: Path, val_share: float, questions: int, rng: random.Random
@@ -306,12 +300,10 @@ def tatqa_examples(corpus: Corpus, path: Path, val_share: float, questions: int,
         for q in d["questions"]:
             rel = {str(x) for x in q.get("rel_paragraphs") or []}
             answer = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
-            nums = {m.replace(",", "") for a in answer for m in _NUMBER.findall(str(a))}
-            nums |= {m.replace(",", "") for m in _NUMBER.findall(q.get("derivation") or "")}
-            nums = {x.rstrip(".") for x in nums if len(x.rstrip(".")) > 1}
+            nums = {x for a in [*answer, q.get("derivation") or ""] for x in _numbers(str(a)) if len(x) > 1}
             use_table = q["answer_from"] in ("table", "table-text")
-            labels = [float(use_table and bool(nums & {m.replace(",", "").rstrip(".") for m in _NUMBER.findall(_row_line(r))}))
-                      for r in rows] + [float(str(p["order"]) in rel) for p in paras]
+            labels = [float(use_table and bool(nums & _numbers(_row_line(r)))) for r in rows]
+            labels += [float(str(p["order"]) in rel) for p in paras]
             if any(labels):
                 pool.append((piece, q["question"], labels))
     for piece, question, labels in rng.sample(pool, min(questions, len(pool))):
@@ -575,7 +567,7 @@ def build_corpus(settings: Settings, train_dir: Path, data_dir: Path, tokenizer)
         corpus.examples = corpus.examples[:n_cnli] + rng.sample(rows, min(settings.csv_rows, len(rows)))
     n_csv = len(corpus.examples) - n_cnli
     texts, by_doc = load_cuad(data_dir)
-    train_docs, val_docs = cuad_split(sorted(texts), settings.cuad_val)
+    train_docs, val_docs = doc_split(texts, settings.cuad_val)
     picked = rng.sample(sorted(train_docs), min(settings.cuad_docs, len(train_docs)))
     cuad_examples(corpus, texts, by_doc, picked, tokenizer, settings.piece_tokens, settings.cuad_questions, rng)
     n_cuad = len(corpus.examples) - n_cnli - n_csv
@@ -617,7 +609,7 @@ def validate(reader, args, settings: Settings, meta: dict, tokenizer, progress: 
     out["contractnli_dev"] = validate_contractnli(reader, docs[: args.cnli_val_docs], hyps, tokenizer,
                                                   settings.piece_tokens, progress)
     texts, by_doc = load_cuad(args.data)
-    val = sorted(meta.get("data", {}).get("cuad_val_contracts") or cuad_split(sorted(texts), settings.cuad_val)[1])
+    val = sorted(meta.get("data", {}).get("cuad_val_contracts") or doc_split(texts, settings.cuad_val)[1])
     out["cuad_val"] = validate_cuad(reader, texts, by_doc, val[: args.cuad_val_docs], tokenizer,
                                     settings.piece_tokens, progress)
     return out
