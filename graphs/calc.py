@@ -78,15 +78,23 @@ class Calculation:
     """The scale the result is shown in: the operands' largest for a sum or an amount of money, else 1."""
 
     def shown(self, digits: int = 2) -> str:
-        return f"{self.expression} = {format_value(self.value, self.unit, self.scale, digits)}"
+        return f"{self.expression} = {self.result(digits)}"
+
+    def result(self, digits: int = 2) -> str:
+        return format_value(self.value, self.unit, self.scale, digits)
+
+    def plain(self) -> str:
+        """The expression without its evidence numbers (an answer renumbers its citations)."""
+        return re.sub(r"\[\d+\]\s*", "", self.expression)
 
 
 def scale_of(context: str) -> float:
-    """The scale a table or section declares ("(In thousands, except par value)" → 1e3), else 1."""
-    m = TABLE_SCALE.search(context)
-    if not m:
+    """The scale a table or section declares ("(In thousands, except par value)" → 1e3), else 1; of several, the
+    last (the one nearest the numbers that follow ``context``)."""
+    found = list(TABLE_SCALE.finditer(context))
+    if not found:
         return 1.0
-    return SCALES[(m.group("word") or m.group("word2")).lower()]
+    return SCALES[(found[-1].group("word") or found[-1].group("word2")).lower()]
 
 
 def parse_quantity(text: str, default_scale: float = 1.0) -> Quantity:

@@ -10,8 +10,10 @@ from typing import Literal
 from langgraph.runtime import Runtime
 
 from graphs import prompts
+from graphs.calc import CalcError, check_operands, evaluate, scale_of
 from graphs.context import QAContext
 from graphs.evidence import select_digest, select_evidence, select_trained
+from graphs.qtype import classify
 from graphs.state import QAState
 from graphs.verifier import verify_claims
 from pipeline.text import split_claims
@@ -28,7 +30,7 @@ def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
     t0 = time.perf_counter()
     cfg = ctx.config.retrieve
     found = ctx.retriever.retrieve(state.question, state.top_sections, state.doc_ids, state.filters)
-    changes: dict = {"sections": list(found.sections)}
+    changes: dict = {"sections": list(found.sections), "qtype": classify(state.question)}
     if not ctx.config.summarize.enabled:  # the evidence comes from the best passages instead
         evidence = select_evidence(state.question, found.passages, ctx.store, ctx.embed,
                                    max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
@@ -67,6 +69,9 @@ def synthesize(state: QAState, runtime: Runtime[QAContext]) -> dict:
         draft = prompts.NOT_FOUND
     elif ctx.llm is None:
         draft = extractive(state.evidence)
+    elif _computes(state, ctx):  # the writer states the calculation; verify evaluates and checks it
+        problems = [r for c in state.claims for r in c.reasons] if state.claims else None
+        draft = ctx.llm.chat(prompts.number_messages(state.question, state.evidence, problems), max_new_tokens)
     elif state.claims:  # a revision after verification
         draft = ctx.llm.chat(prompts.revision_messages(state.question, state.evidence, state.draft, state.claims),
                              max_new_tokens)
@@ -77,6 +82,38 @@ def synthesize(state: QAState, runtime: Runtime[QAContext]) -> dict:
     if state.claims:
         changes["revisions"] = state.revisions + 1
     return changes
+
+
+def _computes(state: QAState, ctx: QAContext) -> bool:
+    return ctx.config.synthesize.computed_numbers and ctx.llm is not None and state.qtype == "number"
+
+
+def _scale(ev: Evidence, store) -> float:
+    """The scale the numbers of ``ev`` are written in: a scale word in the unit itself (a table row carries its
+    table's title), else the last one its section declares before it ("(In thousands)" over a statement)."""
+    own = scale_of(ev.text)
+    if own != 1.0:
+        return own
+    section = store.sections_by_id([ev.section_id]).get(ev.section_id)
+    if section is None:
+        return 1.0
+    return scale_of(section.text[max(0, ev.start - section.start - 4000): ev.start - section.start])
+
+
+def check_calculation(draft: str, evidence: list[Evidence], store) -> ClaimCheck:
+    """The writer's ``CALC:`` line evaluated by code; supported only when it parses, evaluates and every operand
+    is a number of the evidence it cites. The claim reads "RESULT, computed as EXPRESSION"."""
+    line = draft.split(prompts.CALC, 1)[1].strip().splitlines()[0] if prompts.CALC in draft else draft.strip()
+    by_n = {ev.n: ev for ev in evidence}
+    try:
+        calc = evaluate(line, {ev.n: _scale(ev, store) for ev in evidence})
+    except CalcError as e:
+        return ClaimCheck(claim=line, evidence=(), citations=(), support=0.0, supported=False, reasons=(str(e),))
+    problems = check_operands(calc, {n: ev.text for n, ev in by_n.items()})
+    evs = [by_n[n] for n in dict.fromkeys(op.n for op in calc.operands) if n in by_n]
+    claim = calc.result() if len(calc.operands) == 1 else f"{calc.result()}, computed as {calc.plain()}"
+    return ClaimCheck(claim=claim, evidence=tuple(ev.n for ev in evs), citations=_citations(evs),
+                      support=0.0 if problems else 1.0, supported=not problems, reasons=tuple(problems))
 
 
 def extractive(evidence: list[Evidence], max_sentences: int = 2) -> str:
@@ -96,6 +133,10 @@ def verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
     t0 = time.perf_counter()
     if prompts.NOT_FOUND in state.draft.upper() or not state.evidence:
         return {"claims": [], "timings": {"verify": time.perf_counter() - t0}}
+    if _computes(state, ctx) and not state.quoted:
+        claims = [check_calculation(state.draft, state.evidence, ctx.store)]
+        spent = state.timings.get("verify", 0.0) + time.perf_counter() - t0
+        return {"claims": claims, "timings": {"verify": spent}}
     by_n = {ev.n: ev for ev in state.evidence}
     parsed = split_claims(state.draft)
     cited_per_claim = [[by_n[n] for n in dict.fromkeys(cited) if n in by_n] for _claim, cited in parsed]

@@ -47,3 +47,32 @@ def revision_messages(question: str, evidence: list[Evidence], draft: str, claim
             "Rewrite the answer using only what the evidence says, citing it as [n]. "
             f"If the evidence does not answer the question, reply with exactly: {NOT_FOUND}")},
     ]
+
+
+CALC = "CALC:"
+
+NUMBER_SYSTEM = (
+    "You answer questions about documents using only the numbered evidence. The answer is a number. Write one line "
+    f"starting with {CALC} and an arithmetic expression whose every number is copied exactly from the evidence and "
+    f"preceded by the number of the evidence it comes from, like {CALC} [2] 1,204 - [3] 311. Use only + - * / and "
+    f"parentheses. Do not compute the result yourself. If the number is written in the evidence, write {CALC} [n] "
+    f"number. If no evidence answers the question, reply with exactly: {NOT_FOUND}"
+)
+
+NUMBER_EXAMPLE = [
+    {"role": "user", "content": (
+        "Evidence:\n[1] Total revenue (in millions) 2,410 2,050\n[2] Cost of revenue (in millions) 1,320 1,190\n\n"
+        "Question: What was the gross profit in the first year shown?")},
+    {"role": "assistant", "content": f"{CALC} [1] 2,410 - [2] 1,320"},
+]
+
+
+def number_messages(question: str, evidence: list[Evidence], problems: list[str] | None = None) -> list[dict[str, str]]:
+    """The writer states a calculation over cited numbers; code evaluates it (``graphs.calc``). On a revision,
+    ``problems`` lists what the check found wrong with the last one."""
+    note = ("\n\nYour last calculation had these problems: " + "; ".join(problems) + ". Write it again.") if problems else ""
+    return [
+        {"role": "system", "content": NUMBER_SYSTEM},
+        *NUMBER_EXAMPLE,
+        {"role": "user", "content": f"Evidence:\n{evidence_block(evidence)}\n\nQuestion: {question}{note}"},
+    ]

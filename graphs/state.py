@@ -26,6 +26,8 @@ class QAInput:
 
 @dataclass(kw_only=True)
 class QAState(QAInput):
+    qtype: str = ""
+    """The answer type the question asks for (``graphs.qtype.classify``), set by ``retrieve``."""
     sections: list[ScoredSection] = field(default_factory=list)
     """Retrieved sections, best first."""
     evidence: list[Evidence] = field(default_factory=list)

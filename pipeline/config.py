@@ -224,6 +224,10 @@ class SynthesizeConfig:
     bfloat16 one answer to a 3,000-token prompt 2.2× as fast, 1.7× at 1,000; docs/benchmarks.md),
     ``sdpa`` keeps transformers' SDPA throughout (what runs recorded before 2 Dec 2026 used; the two
     round differently, so greedy replies can part after a near tie)."""
+    computed_numbers: bool = False
+    """A question asking for a number (``graphs.qtype``) is answered by a calculation: the writer states an
+    expression over cited numbers, code evaluates it (``graphs.calc``) and checks every operand against its
+    evidence. Off until the harness shows it pays with the chosen writer (the extractive writer never computes)."""
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key_env: str = "OPENAI_API_KEY"
