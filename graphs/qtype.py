@@ -41,7 +41,8 @@ _COMPUTE = re.compile(r"\b(?:calculate|compute|round (?:your|the) answer|round t
                       r"(?:total|sum|difference|change|growth|increase|decrease|ratio|percentage|proportion|amount)|"
                       r"in (?:usd|\$|dollars|thousands|millions|billions)\b|(?:usd|\$)\s*(?:thousands|millions|billions)"
                       r"|by how much|what (?:percentage|percent|share|fraction|proportion))\b", _I)
-_QUANTITY = re.compile(r"\b(?:ratio|margin|rate|revenue|revenues|sales|income|expenses?|capex|capital expenditures?|"
+_QUANTITY = re.compile(r"\b(?:ratio|margin|rate|revenue|revenues|sales|income|profits?|loss|losses|expenses?|capex|"
+                       r"capital expenditures?|"
                        r"cash flows?|earnings|eps|ebitda|dividends?|assets|liabilities|debt|equity|cost|costs|price|"
                        r"amount|balance|turnover|days|yield|percentage|count|number of)\b", _I)
 _WHAT_OR_HOW = re.compile(r"(?:^|[,:;.?]\s+)(?:what|how|which)\b", _I)

@@ -120,9 +120,11 @@ def local_model_path(name_or_path: str | None) -> Path:
     if name_or_path in PACKAGED:
         return assemble(PACKAGED[name_or_path])
     path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        raise LLMError(f"local_model {name_or_path!r} is neither one of {', '.join(LOCAL_MODELS)} nor a GGUF file")
-    return path
+    if path.is_file():
+        return path
+    if path.suffix.lower() == ".gguf" or len(path.parts) > 1:
+        raise LLMError(f"GGUF model file {path} does not exist")
+    raise LLMError(f"local_model {name_or_path!r} is neither one of {', '.join(LOCAL_MODELS)} nor a GGUF file")
 
 
 def part_files(model: PackagedModel) -> list[Path]:

