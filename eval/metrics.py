@@ -164,11 +164,14 @@ def numeric_match(prediction: str, gold: str, rel_tol: float = 0.01) -> float | 
     Signs are ignored (filings write losses as ``(12)``). A different scale (thousands / millions /
     billions) is accepted only between numbers with at least three significant digits (``$1,577
     million`` = ``1,577,000,000``), so ``0.66`` does not match ``$660``; a gold percentage also
-    matches the same fraction (``65.4%`` = ``0.654``).
+    matches the same fraction (``65.4%`` = ``0.654``). An answer showing a calculation is scored on its result.
     """
     core = [x for x in numbers(gold) if not _is_year(x)]
     if not core:
         return None
+    # an answer that shows its calculation ("0.66, computed as 1,469,502 / 2,213,556") is scored on its result,
+    # not on an operand that happens to equal the gold figure
+    prediction = re.split(r",\s*computed as\b", prediction)[0]
     percent = "%" in gold or "percent" in gold.lower()
     for x in core:
         for y in (abs(v) for v in numbers(prediction)):

@@ -37,6 +37,8 @@ def test_spans_overlap_coverage_and_citations():
     ("Revenue was $660 million", "0.66", 0.0),                # no rescaling of short numbers
     ("a ratio of 0.654", "65.4%", 1.0),
     ("Net sales of $3.2 Billion in fiscal 2023", "Wages increased in FY2023.", None),  # years only: not numeric
+    ("0.66, computed as 1,469,502 / 2,213,556 [1][2]", "0.66", 1.0),
+    ("1.00, computed as 2,213,556 / 2,213,556 [1]", "2,213,556", 0.0),  # an operand is not the answer
 ])
 def test_numeric_match(pred, gold, want):
     assert metrics.numeric_match(pred, gold) == want
