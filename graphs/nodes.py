@@ -103,7 +103,8 @@ def _scale(ev: Evidence, store) -> float:
 def check_calculation(draft: str, evidence: list[Evidence], store) -> ClaimCheck:
     """The writer's ``CALC:`` line evaluated by code; supported only when it parses, evaluates and every operand
     is a number of the evidence it cites. The claim reads "RESULT, computed as EXPRESSION"."""
-    line = draft.split(prompts.CALC, 1)[1].strip().splitlines()[0] if prompts.CALC in draft else draft.strip()
+    line = ((draft.split(prompts.CALC, 1)[1].strip().splitlines() or [""])[0] if prompts.CALC in draft
+            else draft.strip())
     by_n = {ev.n: ev for ev in evidence}
     try:
         calc = evaluate(line, {ev.n: _scale(ev, store) for ev in evidence})

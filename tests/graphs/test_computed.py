@@ -52,6 +52,7 @@ def test_a_reply_that_is_no_calculation_fails_the_check(income_statement):
     check = check_calculation("Gross profit was about four billion dollars.", rows, store)
     assert not check.supported and "may use only cited numbers" in check.reasons[0]
     assert not check_calculation("CALC: [1] 10,208,580 - os.system('x')", rows, store).supported
+    assert "no cited number" in check_calculation("CALC:", rows, store).reasons[0]
 
 
 def test_a_number_written_in_the_evidence_is_answered_as_it_stands(income_statement):
