@@ -696,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.init:
             from safetensors.torch import load_file
 
-            init_split = json.loads((args.init / META).read_text())["args"]["split"]
+            init_meta = json.loads((args.init / META).read_text())
+            init_split = init_meta["args"]["split"]
             if reader_args.split > init_split:
                 raise SystemExit(f"--split {reader_args.split} would freeze layers {args.init} trained "
                                  f"(it trains from layer {init_split}); use --split {init_split} or lower")
@@ -705,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus, data = build_corpus(settings, args.train, args.data, tokenizer)
         meta["data"] = data
         if args.init:
-            inherit(meta, json.loads((args.init / META).read_text()))
+            inherit(meta, init_meta)
         meta["training"] = train(model, tokenizer, corpus, settings, args.out, args.resume, progress)
         from safetensors.torch import save_file
 

@@ -21,7 +21,7 @@ import math
 import operator
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SCALES = {"thousand": 1e3, "thousands": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "mn": 1e6, "m": 1e6,
           "mm": 1e6, "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12}
@@ -131,13 +131,14 @@ def evaluate(expression: str, scales: Mapping[int, float] | None = None) -> Calc
         parts.append(_plain(expression[at:m.start()]))
         shown.append(expression[at:m.start()])
         q = _quantity(m, scales.get(int(m.group("n")), 1.0))
-        opens, closes = bool(m.group("open")), bool(m.group("close"))
-        if opens != closes:  # "[1] (5 + [2] 6)": a lone bracket groups; it is no accounting minus
-            q = Quantity(-q.number if m.group("sign") is None and q.number < 0 else q.number, q.scale, q.unit,
-                         q.text.strip("() "))
+        # a lone bracket ("[1] (5 + [2] 6)") groups: it is no accounting minus (_quantity read it as none) and stays
+        before = "(" if m.group("open") and not m.group("close") else ""
+        after = ")" if m.group("close") and not m.group("open") else ""
+        if before or after:
+            q = replace(q, text=q.text.strip("() "))
         operands.append(Operand(int(m.group("n")), q))
-        parts.append(("(" if opens and not closes else "") + f"_v{len(operands) - 1}" + (")" if closes and not opens else ""))
-        shown.append(("(" if opens and not closes else "") + f"[{m.group('n')}] {q.text}" + (")" if closes and not opens else ""))
+        parts.append(f"{before}_v{len(operands) - 1}{after}")
+        shown.append(f"{before}[{m.group('n')}] {q.text}{after}")
         at = m.end()
     parts.append(_plain(expression[at:]))
     shown.append(expression[at:])

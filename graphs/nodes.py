@@ -88,16 +88,16 @@ def _computes(state: QAState, ctx: QAContext) -> bool:
     return ctx.config.synthesize.computed_numbers and ctx.llm is not None and state.qtype == "number"
 
 
-def _scale(ev: Evidence, store) -> float:
-    """The scale the numbers of ``ev`` are written in: a scale word in the unit itself (a table row carries its
+def _scales(evidence: list[Evidence], store) -> dict[int, float]:
+    """The scale each evidence's numbers are written in: a scale word in the unit itself (a table row carries its
     table's title), else the last one its section declares before it ("(In thousands)" over a statement)."""
-    own = scale_of(ev.text)
-    if own != 1.0:
-        return own
-    section = store.sections_by_id([ev.section_id]).get(ev.section_id)
-    if section is None:
-        return 1.0
-    return scale_of(section.text[max(0, ev.start - section.start - 4000): ev.start - section.start])
+    sections = store.sections_by_id({ev.section_id for ev in evidence})
+    out = {}
+    for ev in evidence:
+        out[ev.n] = scale_of(ev.text)
+        if out[ev.n] == 1.0 and (section := sections.get(ev.section_id)) is not None:
+            out[ev.n] = scale_of(section.text[max(0, ev.start - section.start - 4000): ev.start - section.start])
+    return out
 
 
 def check_calculation(draft: str, evidence: list[Evidence], store) -> ClaimCheck:
@@ -107,7 +107,7 @@ def check_calculation(draft: str, evidence: list[Evidence], store) -> ClaimCheck
             else draft.strip())
     by_n = {ev.n: ev for ev in evidence}
     try:
-        calc = evaluate(line, {ev.n: _scale(ev, store) for ev in evidence})
+        calc = evaluate(line, _scales(evidence, store))
     except CalcError as e:
         return ClaimCheck(claim=line, evidence=(), citations=(), support=0.0, supported=False, reasons=(str(e),))
     problems = check_operands(calc, {n: ev.text for n, ev in by_n.items()})

@@ -35,8 +35,8 @@ QuestionType = Literal["span", "yesno", "number", "date", "list", "open"]
 TYPES: tuple[QuestionType, ...] = ("span", "yesno", "number", "date", "list", "open")
 
 _I = re.IGNORECASE
-_AUX = re.compile(r"(?:^|[,:;.?]\s+)(?:does|do|did|is|are|was|were|has|have|had|can|could|will|would|shall|should|may|"
-                  r"might|must)\s+(?!the\s+(?:total|sum|difference|ratio|amount)\b)", _I)
+_AUXILIARIES = r"(?:does|do|did|is|are|was|were|has|have|had|can|could|will|would|shall|should|may|might|must)"
+_AUX = re.compile(r"(?:^|[,:;.?]\s+)" + _AUXILIARIES + r"\s+(?!the\s+(?:total|sum|difference|ratio|amount)\b)", _I)
 _COMPUTE = re.compile(r"\b(?:calculate|compute|round (?:your|the) answer|round to|decimal places?|in units of|how much|how many|what (?:is|was|were) the "
                       r"(?:total|sum|difference|change|growth|increase|decrease|ratio|percentage|proportion|amount)|"
                       r"in (?:usd|\$|dollars|thousands|millions|billions)\b|(?:usd|\$)\s*(?:thousands|millions|billions)"
@@ -55,8 +55,7 @@ _DATE = re.compile(r"^\s*when\b|\b(?:what|which) (?:date|day|month|year|period|t
                    r"\b(?:effective|expiration|termination|renewal|start|end|onset|due|filing) date\b", _I)
 _SPAN = re.compile(r"\b(?:highlight|quote|clause|clauses|provision|provisions|section of|what does (?:the|this) "
                    r"\w+ (?:say|state|provide)|which (?:clause|section|provision)|terms? (?:of|on|for|regarding))\b", _I)
-_LEADING_AUX = re.compile(r"^\s*(?:does|do|did|is|are|was|were|has|have|had|can|could|will|would|shall|should|may|"
-                          r"might|must)\b", _I)
+_LEADING_AUX = re.compile(r"^\s*" + _AUXILIARIES + r"\b", _I)
 _WHEN = re.compile(r"^\s*when\s+(?:did|was|were|is|are|will|would|does|do|has|have|had|can|shall|should)\b", _I)
 _QUOTE = re.compile(r"^\s*(?:please\s+)?(?:highlight|quote|extract|find) (?:the )?(?:parts?|clauses?|passages?|text|language)\b", _I)
 _QUESTION = re.compile(r"\?|(?:^|[,:;.]\s+)(?:what|which|who|whom|whose|when|where|why|how)\b", _I)
