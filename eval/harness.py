@@ -262,6 +262,7 @@ def leave_out_trained(items: list[Item], run: QARun) -> tuple[list[Item], int]:
     the reader (a trained system, the trained scorer, or a configuration reading with it), for every system alike;
     and how many documents that left out."""
     measures = ("trained" in run.scorers or run.config.summarize.scorer == "trained" or CHECK in run.systems
+                or bool({"span", "yesno"} & set(run.config.answers.typed))
                 or any(VARIANTS.get(s, {}).get("summarize", {}).get("scorer") == "trained" for s in run.systems))
     seen = trained_reader_documents(run.config) if measures else frozenset()
     kept = [it for it in items if it.doc_id not in seen]

@@ -117,8 +117,10 @@ class PipelineSystem:
         context = tuple(Span(ev.doc_id, ev.start, ev.end, ev.text) for ev in answer.trace.evidence)
         best = answer.sections[: self.pipeline.config.summarize.max_sections]
         scored = {sc: tuple(self.pipeline.score_units(item.question, best, scorer=sc)) for sc in self.scorers}
+        # a yes-no question answered by the reader's verdict decides its label directly
+        label = answer.value if answer.kind == "yesno" and isinstance(answer.value, str) else None
         return Run(answer=dataclasses.replace(answer, trace=None), retrieved=retrieved, context=context,
-                   seconds=seconds, scorers=scored)
+                   seconds=seconds, scorers=scored, label=label)
 
     def reading(self) -> dict | None:
         """What its long encoder read for the digest in this process (None when it read nothing)."""

@@ -1,9 +1,12 @@
 """The question-answering flow as a LangGraph ``StateGraph``.
 
-    retrieve → summarize → synthesize → verify ─┬─(unsupported claims, revisions left)→ synthesize
-                                                ├─(no claim supported, fallback "quote")→ quote → verify
-                                                └─(otherwise)→ finalize → END
+    retrieve ─┬─(a typed question, [answers] typed)→ typed ─┬─(answered)→ verify
+              │                                           └─(no answer of its type)→ summarize
+              └─→ summarize → synthesize → verify ─┬─(unsupported claims, revisions left)→ synthesize
+                                                          ├─(no claim supported, fallback "quote")→ quote → verify
+                                                          └─(otherwise)→ finalize → END
 
+``typed`` answers span, yes-no, list and date questions with the component right for each (``graphs/typed.py``).
 ``summarize`` turns the retrieved sections into the writer's evidence (the encoder digest); with
 ``summarize.enabled = False`` it passes, and ``retrieve`` draws the evidence from its best passages.
 
@@ -25,7 +28,7 @@ from graphs import nodes
 from graphs.context import QAContext
 from graphs.state import QAInput, QAOutput, QAState
 
-NODES = ("retrieve", "summarize", "synthesize", "verify", "quote", "finalize")
+NODES = ("retrieve", "typed", "summarize", "synthesize", "verify", "quote", "finalize")
 
 
 def build_graph(checkpointer=None):
@@ -35,7 +38,8 @@ def build_graph(checkpointer=None):
     for name in NODES:
         g.add_node(name, getattr(nodes, name))
     g.add_edge(START, "retrieve")
-    g.add_edge("retrieve", "summarize")
+    g.add_conditional_edges("retrieve", nodes.route_after_retrieve, ["typed", "summarize"])
+    g.add_conditional_edges("typed", nodes.route_after_typed, ["verify", "summarize"])
     g.add_edge("summarize", "synthesize")
     g.add_edge("synthesize", "verify")
     g.add_conditional_edges("verify", nodes.route_after_verify, ["synthesize", "quote", "finalize"])

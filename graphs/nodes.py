@@ -15,6 +15,7 @@ from graphs.context import QAContext
 from graphs.evidence import select_digest, select_evidence, select_trained
 from graphs.qtype import classify
 from graphs.state import QAState
+from graphs.typed import Typed, check_typed, date_answer, list_answer, scope_sections, span_answer, yesno_answer
 from graphs.verifier import verify_claims
 from pipeline.text import split_claims
 from pipeline.types import ABSTAIN_TEXT, Answer, Citation, ClaimCheck, Evidence
@@ -37,6 +38,43 @@ def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
         changes["evidence"] = _relevant(evidence, ctx)
     changes["timings"] = {"retrieve": time.perf_counter() - t0}
     return changes
+
+
+def route_after_retrieve(state: QAState, runtime: Runtime[QAContext]) -> Literal["typed", "summarize"]:
+    ctx = runtime.context
+    kind = state.qtype
+    if kind in ctx.config.answers.typed and (kind not in ("span", "yesno") or ctx.reader is not None):
+        return "typed"
+    return "summarize"
+
+
+def typed(state: QAState, runtime: Runtime[QAContext]) -> dict:
+    """The typed answer of a span, yes-no, list or date question (``graphs/typed.py``): its evidence and claims,
+    checked by ``verify``; a list or date question with no answer of its type goes on to the writer."""
+    ctx = runtime.context
+    cfg = ctx.config.answers
+    t0 = time.perf_counter()
+    kind = state.qtype
+    if kind == "span":
+        best = [s.section for s in sorted(state.sections, key=lambda s: -s.score)[:ctx.config.summarize.max_sections]]
+        found = span_answer(state.question, best, ctx.store, ctx.reader, min_score=cfg.span_min_score,
+                            max_units=cfg.span_max_units)
+    elif kind == "yesno":
+        found = yesno_answer(state.question, ctx.store, ctx.retriever, ctx.reader, state.doc_ids, ctx.config)
+    else:
+        scope = scope_sections(ctx.store, state.sections, state.doc_ids, cfg.scan_tokens)
+        found = (list_answer(state.question, scope, ctx.store, ctx.embed) if kind == "list"
+                 else date_answer(state.question, scope, ctx.store))
+    timings = {"typed": time.perf_counter() - t0}
+    if found is None:
+        return {"timings": timings}
+    draft = found.lead + " ".join(f"{c} " + "".join(f"[{n}]" for n in cited) for c, cited in found.claims)
+    return {"typed": kind, "value": found.value, "lead": found.lead, "evidence": list(found.evidence),
+            "draft": draft.strip() if found.claims else prompts.NOT_FOUND, "timings": timings}
+
+
+def route_after_typed(state: QAState) -> Literal["verify", "summarize"]:
+    return "verify" if state.typed else "summarize"
 
 
 def summarize(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -134,6 +172,10 @@ def verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
     t0 = time.perf_counter()
     if prompts.NOT_FOUND in state.draft.upper() or not state.evidence:
         return {"claims": [], "timings": {"verify": time.perf_counter() - t0}}
+    if state.typed:  # a typed answer: one claim per quoted unit, each checked against the stored text
+        found = Typed(state.typed, state.value or "", tuple(state.evidence),
+                      tuple((ev.text, (ev.n,)) for ev in state.evidence), state.lead)
+        return {"claims": check_typed(found, ctx.store), "timings": {"verify": time.perf_counter() - t0}}
     if _computes(state, ctx) and not state.quoted:
         claims = [check_calculation(state.draft, state.evidence, ctx.store)]
         spent = state.timings.get("verify", 0.0) + time.perf_counter() - t0
@@ -165,7 +207,7 @@ def verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
 
 def route_after_verify(state: QAState, runtime: Runtime[QAContext]) -> Literal["synthesize", "quote", "finalize"]:
     ctx = runtime.context
-    writes = ctx.llm is not None and not state.quoted
+    writes = ctx.llm is not None and not state.quoted and not state.typed
     if any(not c.supported for c in state.claims) and writes and state.revisions < ctx.config.verify.max_revisions:
         return "synthesize"
     if (not any(c.supported for c in state.claims) and writes and state.evidence
@@ -181,9 +223,13 @@ def quote(state: QAState) -> dict:
 
 def finalize(state: QAState) -> dict:
     kept = [c for c in state.claims if c.supported]
+    kind = state.qtype
     if not kept:
+        # a yes-no question the reader finds not mentioned is answered NotMentioned (and abstains)
+        value = "NotMentioned" if state.typed == "yesno" else None
         return {"answer": Answer(text=ABSTAIN_TEXT, citations=(), abstained=True, support=0.0,
-                                 sections=tuple(state.sections), timings=tuple(state.timings.items()))}
+                                 sections=tuple(state.sections), timings=tuple(state.timings.items()), kind=kind,
+                                 value=value)}
     citations: list[Citation] = []
     parts = []
     for c in kept:
@@ -194,7 +240,11 @@ def finalize(state: QAState) -> dict:
             marks.append(citations.index(cit) + 1)
         claim = re.sub(r"\s+", " ", c.claim)
         parts.append(f"{claim} " + "".join(f"[{m}]" for m in dict.fromkeys(marks)))
-    answer = Answer(text=" ".join(parts), citations=tuple(citations), abstained=False,
+    value = state.value if state.typed else None
+    if state.typed == "list":
+        value = tuple(re.sub(r"\s+", " ", c.claim) for c in kept)
+    sep = "; " if state.typed == "list" else " "
+    answer = Answer(text=state.lead + sep.join(parts), citations=tuple(citations), abstained=False,
                     support=len(kept) / len(state.claims), sections=tuple(state.sections),
-                    timings=tuple(state.timings.items()))
+                    timings=tuple(state.timings.items()), kind=kind, value=value)
     return {"answer": answer}

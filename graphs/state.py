@@ -38,6 +38,12 @@ class QAState(QAInput):
     """The verifier's findings on the latest draft."""
     revisions: int = 0
     """How many times the draft has been rewritten after verification (bounded by the config)."""
+    typed: str = ""
+    """The answer type a typed component answered (``graphs/typed.py``); "" when the writer answers."""
+    value: str | tuple[str, ...] | None = None
+    """The typed answer's value (``Answer.value``)."""
+    lead: str = ""
+    """What a typed answer starts with ("Yes: ", a date)."""
     quoted: bool = False
     """True once the draft was replaced by verbatim evidence because the writer's claims failed."""
     answer: Answer | None = None

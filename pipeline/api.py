@@ -372,7 +372,9 @@ class Pipeline:
 
         readers = self._section_readers()
         cfg = config.summarize
-        trained = readers.trained(cfg.reader_weights, cfg.impl) if cfg.enabled and cfg.scorer == "trained" else None
+        wants = (cfg.enabled and cfg.scorer == "trained") or (
+            {"span", "yesno"} & set(config.answers.typed) and trained_reader_available(config))
+        trained = readers.trained(cfg.reader_weights, cfg.impl) if wants else None
         return QAContext(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
                          llm=self._writers.get(config), config=config,
                          read=readers.for_config(cfg) if cfg.scorer == "blend" else None, reader=trained)

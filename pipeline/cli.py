@@ -175,6 +175,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                        thread_id=args.thread, on_step=_print_step if args.stream else None)
     obj = {
         "answer": answer.text, "abstained": answer.abstained, "support": round(answer.support, 4),
+        "kind": answer.kind, "value": list(answer.value) if isinstance(answer.value, tuple) else answer.value,
         "citations": [{"doc_id": c.doc_id, "section_id": c.section_id, "start": c.start, "end": c.end, "quote": c.quote}
                       for c in answer.citations],
         "sections": [{"id": s.id, "doc_id": s.doc_id, "path": list(s.path), "tokens": s.tokens, "score": round(s.score, 6)}

@@ -284,6 +284,35 @@ class CheckConfig:
             raise ValueError("check: read_all_tokens and max_evidence must be positive")
 
 
+ANSWER_TYPES = ("span", "yesno", "list", "date")
+
+
+@dataclass(frozen=True)
+class AnswersConfig:
+    """Typed answers (``graphs/typed.py``): the question types answered by the component right for them instead of
+    the writer (number questions are computed by the writer and code: ``[synthesize] computed_numbers``)."""
+
+    typed: tuple[str, ...] = ANSWER_TYPES
+    """Of ``span`` (the clause the trained reader selects), ``yesno`` (the reader's Entailment / Contradiction /
+    NotMentioned verdict), ``list`` (every item of the list the question names), ``date`` (the date of the best
+    matching clause; "first": the earliest). Empty: every question goes to the writer. ``span`` and ``yesno`` need
+    the trained reader's weights and are skipped without them."""
+    span_min_score: float = 0.5
+    """A span answer quotes the units the reader scores at least this high; none: not found."""
+    span_max_units: int = 3
+    scan_tokens: int = 262_144
+    """List and date answers read every section of the documents asked about when they hold at most this many
+    tokens in all (a list must be complete), else the retrieved sections."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "typed", tuple(self.typed))
+        unknown = [t for t in self.typed if t not in ANSWER_TYPES]
+        if unknown:
+            raise ValueError(f"answers: unknown typed answer(s) {unknown}; use any of {', '.join(ANSWER_TYPES)}")
+        if not 0.0 <= self.span_min_score <= 1.0 or self.span_max_units < 1 or self.scan_tokens < 0:
+            raise ValueError("answers: span_min_score must be in [0, 1], span_max_units ≥ 1, scan_tokens ≥ 0")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -293,6 +322,7 @@ class PipelineConfig:
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
+    answers: AnswersConfig = field(default_factory=AnswersConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:

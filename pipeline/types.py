@@ -268,6 +268,12 @@ class Answer:
     sections: tuple[ScoredSection, ...] = ()
     timings: tuple[tuple[str, float], ...] = ()
     trace: Trace | None = None
+    kind: str = ""
+    """The answer type the question asks for (``span``, ``yesno``, ``number``, ``date``, ``list``, ``open``)."""
+    value: str | tuple[str, ...] | None = None
+    """The typed answer when a typed component gave it (``[answers] typed``): the clause, the NLI label
+    (``Entailment`` / ``Contradiction`` / ``NotMentioned``), the date as written, the list's items; a computed
+    number's result. ``None`` when the writer answered."""
 
 
 @dataclass(frozen=True, slots=True)
