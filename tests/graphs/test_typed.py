@@ -1,0 +1,129 @@
+"""Typed answers end to end on real documents: a patient's allergy and medication lists (every item, from the
+FHIR bundle's own resources), the date of a first prescription, a contract clause, and yes-no verdicts on
+ContractNLI NDAs agreeing with ``Pipeline.check`` and with the human labels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SAMPLES, SHARED_DATA, assert_citations_exact
+
+from encoders.reader import EvidenceReader
+from graphs.typed import dates_in, hypothesis_of, item_name, list_blocks
+from pipeline import NLI_LABELS, Pipeline, PipelineConfig
+
+BUNDLE = SAMPLES / "ehr" / "synthea-patient-cbc86e51.json"
+DEV = SHARED_DATA / "contractnli" / "dev.json"
+needs_reader = pytest.mark.skipif(not EvidenceReader.available(), reason="no trained reader weights in data/reader")
+
+
+def _bundle(kind: str) -> list[dict]:
+    return [e["resource"] for e in json.loads(BUNDLE.read_text())["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def _display(concept: dict) -> str:
+    return concept.get("text") or concept["coding"][0]["display"]
+
+
+@pytest.fixture(scope="module")
+def patient(sample_pipeline):
+    doc = next(d for d in sample_pipeline.documents() if d.startswith("synthea-patient"))
+    return doc, sample_pipeline.document(doc).title
+
+
+def test_a_list_question_names_every_item(sample_pipeline, patient):
+    doc, who = patient
+    answer = sample_pipeline.ask(f"Which allergies does {who} have?", [doc], llm="extractive")
+    gold = {_display(r["code"]).lower() for r in _bundle("AllergyIntolerance")}
+    assert len(gold) == 8
+    assert answer.kind == "list" and isinstance(answer.value, tuple)
+    assert {v.lower() for v in answer.value} == gold  # all eight, and nothing else
+    assert len(answer.citations) == len(gold)
+    assert_citations_exact(sample_pipeline, answer)
+
+    meds = sample_pipeline.ask(f"Which medications have been prescribed to {who}?", [doc], llm="extractive")
+    wanted = {_display(r["medicationCodeableConcept"]).lower() for r in _bundle("MedicationRequest")}
+    assert meds.kind == "list" and wanted <= {v.lower() for v in meds.value}
+    assert_citations_exact(sample_pipeline, meds)
+
+
+def test_a_date_question_takes_the_first_date(sample_pipeline, patient):
+    doc, who = patient
+    requests = [r for r in _bundle("MedicationRequest") if "Acetaminophen" in _display(r["medicationCodeableConcept"])]
+    first = min(r["authoredOn"][:10] for r in requests)
+    answer = sample_pipeline.ask(f"When was {who} first prescribed Acetaminophen 325 MG Oral Tablet?", [doc],
+                                 llm="extractive")
+    assert answer.kind == "date" and answer.value == first
+    assert answer.text.startswith(f"{first}: ") and first in answer.citations[0].quote
+    assert "Acetaminophen" in answer.citations[0].quote
+    assert_citations_exact(sample_pipeline, answer)
+
+
+def test_typed_answers_can_be_switched_off(sample_store, patient):
+    doc, who = patient
+    with Pipeline(sample_store, PipelineConfig().replace(answers={"typed": ()})) as p:
+        answer = p.ask(f"Which allergies does {who} have?", [doc], llm="extractive")
+    assert answer.kind == "list" and answer.value is None  # the question's type is still said
+    with pytest.raises(ValueError, match="unknown typed answer"):
+        PipelineConfig.from_dict({"answers": {"typed": ["span", "essay"]}})
+
+
+@needs_reader
+def test_a_span_question_quotes_the_readers_clause(sample_pipeline):
+    doc = next(d for d in sample_pipeline.documents() if "agreement" in d)
+    q = ('Highlight the parts (if any) of this contract related to "Renewal Term" that should be reviewed by a '
+         'lawyer. Details: What is the renewal term after the initial term expires?')
+    answer = sample_pipeline.ask(q, [doc], llm="extractive", trace=True)
+    assert answer.kind == "span" and not answer.abstained
+    assert answer.value == " … ".join(c.quote for c in answer.citations)
+    assert any("year to year" in c.quote for c in answer.citations)  # the clause that renews the agreement
+    # each quote is a unit the reader scored at least span_min_score
+    assert all(ev.score >= PipelineConfig().answers.span_min_score for ev in answer.trace.evidence)
+    assert_citations_exact(sample_pipeline, answer)
+
+
+@needs_reader
+@pytest.mark.skipif(not DEV.exists(), reason="needs ../shared/data/contractnli")
+def test_yes_no_questions_take_the_readers_verdict(tmp_path):
+    data = json.loads(DEV.read_text())
+    docs = data["documents"][:2]
+    (tmp_path / "files").mkdir()
+    for d in docs:
+        (tmp_path / "files" / f"nda-{d['id']}.txt").write_text(d["text"])
+    names = data["labels"]
+    right = total = 0
+    with Pipeline(tmp_path / "store") as p:
+        assert p.ingest([tmp_path / "files"]).documents == 2
+        for d in docs:
+            doc = f"nda-{d['id']}"
+            for key, ann in d["annotation_sets"][0]["annotations"].items():
+                hyp = names[key]["hypothesis"]
+                answer = p.ask(f"Does the agreement state that {hyp[0].lower() + hyp[1:]}", [doc], llm="extractive")
+                assert answer.kind == "yesno" and answer.value in NLI_LABELS
+                assert answer.value == p.check(hyp, [doc]).label  # ask and check read the same
+                assert answer.abstained == (answer.value == "NotMentioned")
+                if not answer.abstained:
+                    assert answer.text.startswith("Yes: " if answer.value == "Entailment" else "No: ")
+                    assert_citations_exact(p, answer)
+                right += answer.value == ann["choice"]
+                total += 1
+    assert total == 34 and right / total >= 0.6  # 0.74 measured on 80 dev hypotheses
+
+
+def test_lists_dates_and_hypotheses_are_read_from_the_text(sample_pipeline, patient):
+    doc, _ = patient
+    text = sample_pipeline.document(doc).text
+    summary = sample_pipeline.sections(doc)[0]
+    blocks = list_blocks(text, summary)
+    allergies = next(b for b in blocks if text[b.heading[0]:b.heading[1]].startswith("ALLERGIES"))
+    assert len(allergies.items) == 8 and all(not text[a:b].startswith("-") for a, b in allergies.items)
+    a, b = allergies.items[0]
+    na, nb = item_name(text, a, b)
+    assert a == na and nb <= b and ":" not in text[na:nb]
+    assert [s for s, _ in dates_in("onset 1989-04-10; seen 4/11/1989 and on May 2, 1990")] == \
+        ["1989-04-10", "4/11/1989", "May 2, 1990"]
+    assert dates_in("2019-02-30 is no date") == []
+    assert hypothesis_of("Does the agreement state that receiving Party may share information?") == \
+        "Receiving Party may share information."
+    assert hypothesis_of("Is Receiving Party allowed to keep copies?") == "Is Receiving Party allowed to keep copies."
