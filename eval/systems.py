@@ -12,7 +12,8 @@
 * variants, run only when named in ``--systems``: ``sectionrag-passages12`` (the digest off and 12
   passage sentences, as many as the digest hands the writer: whether the digest beats a larger
   passage pool at the same size), ``sectionrag-trained`` (the digest by the trained reader,
-  ``summarize.scorer = "trained"``);
+  ``summarize.scorer = "trained"``), ``sectionrag-untyped`` (no typed answers, ``answers.typed = []``: every
+  question goes to the writer, as before typed answers);
 * ``sectionrag-check`` (ContractNLI only, in its default run when trained reader weights are there): the
   hypothesis decided by ``Pipeline.check`` — the label, and every unit of the NDA scored as evidence.
 
@@ -49,6 +50,7 @@ ABLATIONS: dict[str, Changes] = {
 VARIANTS: dict[str, Changes] = {
     "sectionrag-passages12": {"summarize": {"enabled": False}, "retrieve": {"evidence_sentences": 12}},
     "sectionrag-trained": {"summarize": {"scorer": "trained"}},
+    "sectionrag-untyped": {"answers": {"typed": ()}},
 }
 CHECK = "sectionrag-check"
 """Other configurations worth a row; run when named."""
