@@ -49,6 +49,8 @@ class QARun:
     parts: int = 1
     subset: tuple[str, ...] | None = None
     """A ``--parts`` process: the item ids its parent dealt it."""
+    labels: tuple[str, ...] = ()
+    """Only the items whose dataset label contains one of these (``--label``)."""
     scorers: tuple[str, ...] = ()
     """Evidence scorers compared on the ``sectionrag`` row's retrieved sections (``pipeline.UNIT_SCORERS``)."""
 

@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--store-root", type=Path, help="where the evaluation ingests its own stores (default OUT/stores)")
     p.add_argument("--judge", default="local", choices=JUDGES, help="hallucination judge")
     p.add_argument("--seed", type=int, default=SEED, help="sampling seed for --limit")
+    p.add_argument("--label", action="append", dest="labels", metavar="TEXT",
+                   help="only the items whose dataset label contains TEXT (FinanceBench: numerical, "
+                        "metrics-generated; Synthea: medications, condition_onset; CUAD: a category); repeatable: "
+                        "any of them")
     p.add_argument("--shard", type=parse_shard, metavar="K/N",
                    help="answer only part K of N (run the N parts at once, then once without --shard for the report)")
     p.add_argument("--parts", type=positive, default=1, metavar="N",
@@ -79,7 +83,7 @@ def options(args: argparse.Namespace) -> dict:
                 systems=args.systems.split(",") if args.systems else None, progress=not args.no_progress,
                 store=args.store, store_root=args.store_root, judge=args.judge, seed=args.seed, shard=args.shard,
                 config=PipelineConfig.from_toml(args.config) if args.config else None, batch=args.batch,
-                report_only=args.report_only, parts=args.parts,
+                report_only=args.report_only, parts=args.parts, labels=tuple(args.labels or ()),
                 scorers=None if args.scorers is None else [] if args.scorers == "none" else args.scorers.split(","))
 
 

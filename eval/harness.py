@@ -106,7 +106,8 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
              systems: Sequence[str] | None = None, progress: bool = True, store: Path | None = None,
              store_root: Path | None = None, judge: str = "local", seed: int = SEED,
              shard: tuple[int, int] | None = None, config: PipelineConfig | None = None, batch: int = 1,
-             report_only: bool = False, parts: int = 1, scorers: Sequence[str] | None = None) -> dict:
+             report_only: bool = False, parts: int = 1, scorers: Sequence[str] | None = None,
+             labels: Sequence[str] = ()) -> dict:
     """Runs one suite (or ``all``) and writes its report; returns what ``--json`` prints.
 
     ``{"suite", "systems": {name: metrics}, "report": "OUT/report.html", ...}``; for ``all`` the
@@ -120,7 +121,8 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
     has an answer for in ``out_dir``. ``parts`` > 1 answers in that many processes at once, each a
     ``--shard K/N`` part with an equal share of the CPUs, then reports as the plain run does. ``scorers``
     are the evidence scorers compared on the ``sectionrag`` row's sections (default: all of
-    ``pipeline.UNIT_SCORERS`` the checkout can run; ``()`` none).
+    ``pipeline.UNIT_SCORERS`` the checkout can run; ``()`` none). ``labels`` keeps only the items whose dataset
+    label contains one of them (before sampling).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     _check_arguments(suite, data_dir, limit=limit, llm=llm, store=store, batch=batch)
@@ -148,7 +150,7 @@ def run_eval(suite: str, data_dir: Path, out_dir: Path, *, limit: int | None = N
                      progress=progress, store=Path(given_store) if given_store else store_root / name,
                      ingest=given_store is None and not report_only, staging=store_root / f"{name}-sources",
                      judge=judge, seed=seed, config=config, shard=shard, batch=batch, report_only=report_only,
-                     parts=parts)
+                     parts=parts, labels=tuple(labels))
 
     if suite == "faithbench":
         return _run_faithbench(data_dir, out_dir, limit=limit)
@@ -214,10 +216,16 @@ def _run_qa(run: QARun) -> dict:
     run.out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_suite(run.suite, run.data_dir)
     pool, unseen = leave_out_trained(ds.items, run)
+    trained_pool = pool
+    if run.labels:
+        pool = [it for it in pool if any(lab in it.label for lab in run.labels)]
+        if not pool:
+            raise ValueError(f"no {run.suite} item has a label containing {' or '.join(map(repr, run.labels))}")
     sample = sample_items(pool, run.limit, run.seed)  # 1. sample
     items = _part_of(sample, run)
-    notes = list(ds.notes) + ([f"{len(ds.items) - len(pool)} item(s) of {unseen} document(s) the trained reader was "
-                               "trained on left out, for every system"] if unseen else [])
+    notes = list(ds.notes) + ([f"{len(ds.items) - len(trained_pool)} item(s) of {unseen} document(s) the trained "
+                               "reader was trained on left out, for every system"] if unseen else []) + (
+        [f"only items labelled {' or '.join(run.labels)}: {len(pool)}"] if run.labels else [])
     throughput: dict = {}
     lock = store_lock(run.store)
     if run.ingest:  # 2. ingest
@@ -356,7 +364,8 @@ def _report(run: QARun, ds: Suite, items: list[Item], records: dict[str, list[An
         "suite": run.suite,
         "systems": {name: aggregate(run.suite, recs) for name, recs in records.items()},
         "report": str(run.out_dir / "report.html"), "metrics": str(run.out_dir / "metrics.json"),
-        "llm": run.llm, "judge": run.judge, "limit": run.limit, "seed": run.seed, "items": len(items),
+        "llm": run.llm, "judge": run.judge, "limit": run.limit, "seed": run.seed,
+        **({"labels": list(run.labels)} if run.labels else {}), "items": len(items),
         "items_total": len(ds.items), "data": str(run.data_dir), "store": str(run.store),
         "headline_metric": HEADLINE[run.suite], "throughput": throughput, "notes": notes,
         "seconds": round(time.perf_counter() - t_start, 1), "host": f"{platform.node()} ({cpu()})",
