@@ -12,6 +12,7 @@ second. Nothing is fetched from a model hub.
 ``widen``       ``widen_linears``: bfloat16 linears computed in float32 on CPUs without bf16 products
 ``attention``   the writer's CPU attention (the C++ causal kernel for prompts, SDPA otherwise)
 ``batch``       ``ChatBatcher``: worker threads sharing one batched writer, deterministically
+``llamacpp``    ``LlamaCppLLM``: the local writer run by llama.cpp (``[synthesize] local_engine``)
 ``openai``      ``OpenAICompatibleLLM``: any chat-completions server
 ``bench``       ``sectionrag bench writer``: our attention against SDPA in the local writer
 ==============  ==========================================================================
@@ -38,6 +39,10 @@ __all__ = [
 def make_llm(cfg: SynthesizeConfig) -> ChatModel | None:
     """The configured backend; ``None`` for the extractive writer, which needs no LLM."""
     match cfg.llm:
+        case "local" if cfg.local_engine == "llama_cpp":
+            from graphs.llm.llamacpp import LlamaCppLLM
+
+            return LlamaCppLLM(cfg.local_model or None)
         case "local":
             return LocalLLM(cfg.local_model or None, dtype=cfg.local_dtype, attention=cfg.local_attention)
         case "openai":
