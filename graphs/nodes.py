@@ -179,7 +179,9 @@ def verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
     if _computes(state, ctx) and not state.quoted:
         claims = [check_calculation(state.draft, state.evidence, ctx.store)]
         spent = state.timings.get("verify", 0.0) + time.perf_counter() - t0
-        return {"claims": claims, "timings": {"verify": spent}}
+        # the computed result is the answer's value (none while the calculation is refused)
+        value = claims[0].claim.split(", computed as ", 1)[0] if claims[0].supported else None
+        return {"claims": claims, "value": value, "timings": {"verify": spent}}
     by_n = {ev.n: ev for ev in state.evidence}
     parsed = split_claims(state.draft)
     cited_per_claim = [[by_n[n] for n in dict.fromkeys(cited) if n in by_n] for _claim, cited in parsed]
@@ -240,7 +242,7 @@ def finalize(state: QAState) -> dict:
             marks.append(citations.index(cit) + 1)
         claim = re.sub(r"\s+", " ", c.claim)
         parts.append(f"{claim} " + "".join(f"[{m}]" for m in dict.fromkeys(marks)))
-    value = state.value if state.typed else None
+    value = state.value if state.typed or (state.qtype == "number" and not state.quoted) else None
     if state.typed == "list":
         value = tuple(re.sub(r"\s+", " ", c.claim) for c in kept)
     sep = "; " if state.typed == "list" else " "

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive, default=2)
     p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads")
     p.add_argument("--contracts", help="a folder of contract .txt files (default: CUAD's in ../shared/data)")
+    p.add_argument("--engines", default="", help="comma-separated transformers, llama_cpp: compare the engines that "
+                                                 "run a local writer (load, prefill and decode tokens/s) instead")
+    p.add_argument("--model", default="", help="with --engines: the [synthesize] local_model they run")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
@@ -319,7 +322,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from graphs.llm.bench import DEFAULT_CONTRACTS, bench_writer, table
 
         result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
-                              Path(args.contracts) if args.contracts else DEFAULT_CONTRACTS)
+                              Path(args.contracts) if args.contracts else DEFAULT_CONTRACTS, args.engines, args.model)
         _emit(args, result, table(result))
         return 0
     from encoders.bench import bench_encoder

@@ -12,6 +12,13 @@ decoding: a rounding difference that flips one token changes the rest of the rep
     sectionrag bench writer [--tokens 1000,3000] [--batch 1,4] [--dtype bfloat16,float32]
                             [--new-tokens 96] [--threads 1] [--repeats 2] [--contracts DIR] [--json]
     python -m graphs.llm.bench (the same arguments)
+
+With ``--engines transformers,llama_cpp`` (and ``--model``, a ``[synthesize] local_model``) it compares the two
+engines that can run a local writer instead, on the answer prompt the pipeline writes (the system prompt, its worked
+example, a contract's text as the evidence): per engine and prompt length, the seconds to load, the prompt read cold
+(prefill tokens/s: a one-token reply from an empty cache), decoding (tokens/s over the rest of an up to
+``--new-tokens`` reply), and a second prompt sharing the first one's fixed prefix (llama.cpp keeps the prefix's
+cache; the transformers engine reads every prompt whole).
 """
 
 from __future__ import annotations
@@ -108,6 +115,64 @@ def bench(tokens: list[int], batches: list[int], dtypes: list[str], new_tokens: 
     return rows
 
 
+def _engine(name: str, model: str, threads: int):
+    """(writer, count tokens of a text, cut a text to n tokens, forget the cached prompt) for an engine."""
+    if name == "transformers":
+        from graphs.llm import LocalLLM
+
+        llm = LocalLLM(model or None)
+        llm.warm_up()
+        tok = llm.tokenizer
+        return (llm, lambda t: len(tok(t)["input_ids"]), lambda t, n: tok.decode(tok(t)["input_ids"][:n]),
+                lambda: None)
+    if name == "llama_cpp":
+        from graphs.llm.llamacpp import LlamaCppLLM
+
+        llm = LlamaCppLLM(model or None, threads=threads)
+        raw = llm.warm_up()
+        return (llm, lambda t: len(raw.tokenize(t.encode(), add_bos=False)),
+                lambda t, n: raw.detokenize(raw.tokenize(t.encode(), add_bos=False)[:n]).decode("utf-8", "ignore"),
+                raw.reset)
+    raise ValueError(f"unknown engine {name!r}; use transformers and/or llama_cpp")
+
+
+def bench_engines(engines: list[str], model: str, tokens: list[int], new_tokens: int, repeats: int, threads: int,
+                  folder: Path) -> list[dict]:
+    from graphs.prompts import answer_messages
+    from pipeline.types import Evidence
+
+    rows = []
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.glob("*.txt"))[:40]]
+    for name in engines:
+        t0 = time.perf_counter()
+        llm, count, cut, forget = _engine(name, model, threads)
+        load_s = time.perf_counter() - t0
+        for n in tokens:
+            docs = [cut(t, n) for t in texts if count(t[: n * 8]) >= n][:2]
+            if len(docs) < 2:
+                raise ValueError(f"{folder}: fewer than 2 contract .txt files have {n} tokens (--tokens)")
+            convs = [answer_messages(QUESTION, [Evidence(n=1, doc_id="d", section_id="s", start=0, end=len(d),
+                                                         text=d)]) for d in docs]
+            prompt_tokens = count("".join(m["content"] for m in convs[0]))
+            first, full, warm, generated = [], [], [], 0
+            for _ in range(repeats):
+                forget()
+                first.append(_time(lambda w=llm, c=convs[0]: w.chat(c, 1)) / 1e3)
+                forget()
+                start = time.perf_counter()
+                reply = llm.chat(convs[0], new_tokens)
+                full.append(time.perf_counter() - start)
+                generated = count(reply) if reply else 0
+                warm.append(_time(lambda w=llm, c=convs[1]: w.chat(c, 1)) / 1e3)  # after convs[0]: the prefix is cached
+            pre, tot = statistics.median(first), statistics.median(full)
+            rows.append({"engine": name, "model": model or "smollm2-135m", "threads": threads, "load_s": load_s,
+                         "prompt_tokens": prompt_tokens, "prefill_s": pre, "prefill_tok_s": prompt_tokens / pre,
+                         "reply_tokens": generated, "reply_s": tot,
+                         "decode_tok_s": (generated - 1) / (tot - pre) if generated > 1 and tot > pre else None,
+                         "second_prompt_prefill_s": statistics.median(warm)})
+    return rows
+
+
 def _ints(text: str, what: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -120,7 +185,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = "bfloat16,float32",
                  new_tokens: int = 96, repeats: int = 2, threads: int = 1,
-                 contracts: Path = DEFAULT_CONTRACTS) -> dict:
+                 contracts: Path = DEFAULT_CONTRACTS, engines: str = "", model: str = "") -> dict:
     """``{"machine", "rows"}`` (see the module docstring); arguments as on the command line."""
     import torch
 
@@ -136,12 +201,25 @@ def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = 
     if not Path(contracts).is_dir():
         raise ValueError(f"{contracts}: no such folder of contract .txt files (--contracts)")
     torch.set_num_threads(threads)
+    if engines:
+        chosen = [e.strip() for e in engines.split(",") if e.strip()]
+        rows = bench_engines(chosen, model, lengths, new_tokens, repeats, threads, Path(contracts))
+        return {"machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__}, "engines": rows}
     rows = bench(lengths, sizes, names, new_tokens, repeats, Path(contracts))
     return {"machine": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__}, "rows": rows}
 
 
 def table(result: dict) -> str:
     """The result as a Markdown table."""
+    if "engines" in result:
+        lines = ["| engine | model | load s | prompt tokens | prefill s | prefill tok/s | reply tokens | decode tok/s | "
+                 "second prompt, shared prefix: prefill s |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in result["engines"]:
+            dec = f"{r['decode_tok_s']:.1f}" if r["decode_tok_s"] else ""
+            lines.append(f"| {r['engine']} | {r['model']} | {r['load_s']:.1f} | {r['prompt_tokens']} | "
+                         f"{r['prefill_s']:.2f} | {r['prefill_tok_s']:.0f} | {r['reply_tokens']} | {dec} | "
+                         f"{r['second_prompt_prefill_s']:.2f} |")
+        return "\n".join(lines)
     lines = ["| dtype | prompt tokens | batch | what | ours ms | SDPA ms | SDPA / ours | same replies | "
              "shared leading tokens |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
@@ -161,11 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--contracts", type=Path, default=DEFAULT_CONTRACTS, help="a folder of contract .txt files")
+    parser.add_argument("--engines", default="", help="transformers and/or llama_cpp: compare the engines instead")
+    parser.add_argument("--model", default="", help="the local_model the engines run (default smollm2-135m)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
         result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
-                              args.contracts)
+                              args.contracts, args.engines, args.model)
     except ValueError as exc:
         parser.error(str(exc))
     print(json.dumps(result) if args.json else table(result))

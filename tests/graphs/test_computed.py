@@ -82,3 +82,6 @@ def test_the_qwen_writer_returns_no_number_the_evidence_does_not_back(sample_sto
             assert {round(abs(x), 6) for x in numbers_in(stated)} <= quoted, claim
         for c in answer.citations:
             assert p.document(c.doc_id).text[c.start:c.end] == c.quote
+        assert answer.kind == "number"
+        if answer.value is not None:  # a computed result leads the answer that shows its calculation
+            assert answer.text.startswith(answer.value)
