@@ -43,9 +43,14 @@ def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
 def route_after_retrieve(state: QAState, runtime: Runtime[QAContext]) -> Literal["typed", "summarize"]:
     ctx = runtime.context
     kind = state.qtype
-    if kind in ctx.config.answers.typed and (kind not in ("span", "yesno") or ctx.reader is not None):
-        return "typed"
-    return "summarize"
+    if kind not in ctx.config.answers.typed or (kind in ("span", "yesno") and ctx.reader is None):
+        return "summarize"
+    if kind == "yesno":  # the verdict head knows contract hypotheses: the best section must be a contract's
+        best = max(state.sections, key=lambda s: s.score, default=None)
+        kinds = ctx.store.kinds_and_titles([best.section.doc_id]) if best else {}
+        if not best or kinds.get(best.section.doc_id, ("",))[0] != "contract":
+            return "summarize"
+    return "typed"
 
 
 def typed(state: QAState, runtime: Runtime[QAContext]) -> dict:

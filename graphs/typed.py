@@ -4,7 +4,8 @@ the writer.
 * ``span`` — the clause the trained reader selects: its best unit with the units of the same sections it scores
   at least ``answers.span_min_score``, in document order; none scoring that high: not found.
 * ``yesno`` — the trained reader's Entailment / Contradiction / NotMentioned verdict on the question read as a
-  hypothesis (``graphs.check``), shown with the units it rests on.
+  hypothesis (``graphs.check``), shown with the units it rests on; asked of contracts only (the verdict head is
+  trained on contract hypotheses: whether a filing's margin improved is not one, and goes to the writer).
 * ``list`` — every item of the list the question asks for: the bulleted or numbered lists of the documents in
   scope whose heading best matches the question, all their items (the same heading repeated — a list per
   encounter — adds its items), not the first one found.
@@ -276,7 +277,7 @@ def date_answer(question: str, sections: Sequence[Section], store: SectionStore)
     if not cands:
         return None
     # the words naming the documents (a patient's name, a company's) pick the document, not the clause
-    naming = {w for d in texts for w in _words(store.document(d).title)}
+    naming = {w for _, title in store.kinds_and_titles(texts).values() for w in _words(title)}
     # and "first" / "last" qualify the date asked for: they are not what the clause is about
     asked = _LAST.sub(" ", _FIRST.sub(" ", question))
     query = " ".join(w for w in _words(asked) if w not in naming) or question

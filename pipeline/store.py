@@ -299,6 +299,17 @@ class SectionStore:
             self._set_meta("generation", str(self.generation + 1))
         return removed
 
+    def kinds_and_titles(self, doc_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``{doc_id: (kind, title)}`` of the given stored documents (their texts are not read)."""
+        ids = list(dict.fromkeys(doc_ids))
+        out: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self.conn.execute(f"SELECT id, kind, title FROM documents WHERE id IN ({','.join('?' * len(chunk))})",
+                                     chunk)
+            out.update({r[0]: (r[1], r[2]) for r in rows})
+        return out
+
     def document_metadata(self) -> list[tuple[str, str, str, dict[str, str]]]:
         """``(doc_id, kind, title, metadata)`` for every stored document."""
         return [(r[0], r[1], r[2], json.loads(r[3]))
