@@ -127,3 +127,12 @@ def test_lists_dates_and_hypotheses_are_read_from_the_text(sample_pipeline, pati
     assert hypothesis_of("Does the agreement state that receiving Party may share information?") == \
         "Receiving Party may share information."
     assert hypothesis_of("Is Receiving Party allowed to keep copies?") == "Is Receiving Party allowed to keep copies."
+
+
+@needs_reader
+def test_a_yes_no_question_about_a_filing_goes_to_the_writer(sample_pipeline):
+    doc = next(d for d in sample_pipeline.documents() if "EARNINGS" in d)
+    answer = sample_pipeline.ask("Did Ulta Beauty's net sales increase in the fourth quarter of fiscal 2023?", [doc],
+                                 llm="extractive", trace=True)
+    assert answer.kind == "yesno" and answer.value is None  # the verdict head knows contract hypotheses only
+    assert "typed" not in answer.trace.route and "summarize" in answer.trace.route
