@@ -28,7 +28,6 @@ from datetime import date
 
 import numpy as np
 
-from graphs.evidence import bm25
 from graphs.verifier import Embed
 from pipeline.config import PipelineConfig
 from pipeline.store import SectionStore
@@ -263,9 +262,46 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
+def _phrase_bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """BM25 of each text for ``query`` over every word but function words — digits too ("stage 1" is not
+    "stage 4") — plus, per text, the longest run of the query's words it holds in the query's order (a name
+    quoted whole beats its words scattered)."""
+    from pipeline.text import STOPWORDS
+
+    q = [w for w in _words(query) if w not in STOPWORDS]
+    docs = [_words(t) for t in texts]
+    if not docs or not q:
+        return np.zeros(len(docs))
+    avg = sum(map(len, docs)) / len(docs) or 1.0
+    df = {w: sum(1 for d in docs if w in set(d)) for w in set(q)}
+    out = np.zeros(len(docs))
+    for i, d in enumerate(docs):
+        for w in set(q):
+            tf = d.count(w)
+            if tf:
+                idf = np.log(1 + (len(docs) - df[w] + 0.5) / (df[w] + 0.5))
+                out[i] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avg))
+        if out[i]:
+            out[i] *= 1.0 + _longest_run(q, d) / len(q)
+    return out
+
+
+def _longest_run(q: list[str], d: list[str]) -> int:
+    """The most consecutive words of ``q`` that appear consecutively in ``d``."""
+    best = 0
+    for i in range(len(d)):
+        for j in range(len(q)):
+            n = 0
+            while i + n < len(d) and j + n < len(q) and d[i + n] == q[j + n]:
+                n += 1
+            best = max(best, n)
+    return best
+
+
 def date_answer(question: str, sections: Sequence[Section], store: SectionStore) -> Typed | None:
-    """The date of the clause (a line, or a part of one between semicolons) that best matches ``question`` (BM25,
-    the words of the documents' titles left out); with "first" the earliest date of the clauses matching as well,
+    """The date of the clause (a line, or a part of one between semicolons) that best matches ``question`` (BM25
+    weighted by the longest run of the question's words the clause holds, the words of the documents' titles left
+    out); with "first" the earliest date of the clauses matching as well,
     with "last" the latest. ``None``: no dated clause shares a word with the question."""
     texts: dict[str, str] = {}
     cands = []
@@ -281,7 +317,7 @@ def date_answer(question: str, sections: Sequence[Section], store: SectionStore)
     # and "first" / "last" qualify the date asked for: they are not what the clause is about
     asked = _LAST.sub(" ", _FIRST.sub(" ", question))
     query = " ".join(w for w in _words(asked) if w not in naming) or question
-    scores = bm25(query, [c[3] for c in cands])
+    scores = _phrase_bm25(query, [c[3] for c in cands])
     best = float(scores.max()) if len(scores) else 0.0
     if best <= 0:
         return None
