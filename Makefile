@@ -7,7 +7,7 @@ STORE  ?= demo-store
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench-deps clean
+.PHONY: setup setup-llama demo test lint bench-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# llama-cpp-python (the llama extra: [synthesize] local_engine = "llama_cpp", and its OpenAI-compatible server that
+# tests/graphs/llm/test_openai_server.py starts) is built from source: GGML_NATIVE=OFF, the native build crashed here
+setup-llama: setup
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[llama]'
 
 bench-deps: setup
 	$(BIN)/pip install -q -e '.[bench]'
