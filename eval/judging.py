@@ -11,6 +11,7 @@ from eval.datasets import Item
 from eval.records import AnswerRecord, JudgeVerdicts
 from eval.scoring import run_from_record, score
 from pipeline import Pipeline
+from pipeline.types import VERDICT_LEADS
 
 
 def load_judge(kind: str):
@@ -26,9 +27,16 @@ def load_judge(kind: str):
         return None, f"hallucination judge unavailable ({type(exc).__name__}: {exc}); hallucination rate not measured"
 
 
+def judged_text(rec: AnswerRecord) -> str:
+    """The answer's claims: a yes-no verdict's leading "Yes: " / "No: " is its label (scored as ``label_correct``),
+    not a claim about the text."""
+    lead = VERDICT_LEADS.get(rec.verdict or "", "")
+    return rec.answer[len(lead):] if lead and rec.answer.startswith(lead) else rec.answer
+
+
 def judge_one(judge, rec: AnswerRecord, sources: list[str]) -> None:
     try:
-        j = judge.judge(rec.answer, None, sources)
+        j = judge.judge(judged_text(rec), None, sources)
         rec.judge = JudgeVerdicts(claims=list(j.claims), unsupported=[bool(u) for u in j.unsupported],
                                   scores=[round(float(x), 4) for x in j.scores])
         rec.judge_error = None

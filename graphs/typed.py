@@ -32,7 +32,7 @@ from graphs.verifier import Embed
 from pipeline.config import PipelineConfig
 from pipeline.store import SectionStore
 from pipeline.text import content_words, relevance, trim_span
-from pipeline.types import ClaimCheck, Evidence, ScoredSection, Section
+from pipeline.types import VERDICT_LEADS, ClaimCheck, Evidence, ScoredSection, Section
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def yesno_answer(question: str, store: SectionStore, retriever, reader, doc_ids:
     scores = {(u.doc_id, u.start, u.end): u.score for u in verdict.units}
     ev = _evidence([(c.doc_id, c.section_id, c.start, c.end, c.quote, scores.get((c.doc_id, c.start, c.end), 0.0))
                     for c in verdict.evidence])
-    lead = "Yes: " if verdict.label == "Entailment" else "No: "
+    lead = VERDICT_LEADS[verdict.label]
     return Typed("yesno", verdict.label, ev, tuple((e.text, (e.n,)) for e in ev), lead=lead)
 
 

@@ -296,6 +296,8 @@ embedded alone, cosine of the untrained long encoder's in-context vector, the tr
 
 NLILabel = Literal["Entailment", "Contradiction", "NotMentioned"]
 NLI_LABELS: tuple[NLILabel, ...] = ("Entailment", "Contradiction", "NotMentioned")
+VERDICT_LEADS: dict[str, str] = {"Entailment": "Yes: ", "Contradiction": "No: "}
+"""How a yes-no answer decided by the reader's verdict begins (``Answer.value`` holds the label); the claims follow."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,3 +173,18 @@ def test_openai_judge_errors_are_clear(server, monkeypatch):
         make_judge("openai", model="rule")
     with pytest.raises(JudgeError, match="HTTP 500"):
         make_judge("openai", base_url=server, model="error").judge("", ["A claim."], [SOURCE])
+
+
+def test_a_yes_no_verdict_is_its_label_and_its_quotes_are_the_claims(judge):
+    from eval.judging import judge_one, judged_text
+    from eval.records import AnswerRecord
+
+    quote = "Either party may terminate this Agreement upon ninety (90) days written notice to the other party."
+    rec = AnswerRecord(system="sectionrag", llm="extractive", item="i", suite="contractnli", doc_id="d",
+                       label="Contradiction", impossible=False, answer=f"No: {quote} [1]", verdict="Contradiction")
+    assert judged_text(rec) == f"{quote} [1]"
+    judge_one(judge, rec, [SOURCE])
+    assert rec.judge.claims == [quote] and rec.judge.unsupported == [False]
+    # an answer the writer wrote keeps every word
+    rec.verdict = None
+    assert judged_text(rec) == rec.answer
