@@ -25,6 +25,9 @@ def test_toml_round_trip(tmp_path):
     ("[summarize]\ndtype = \"int8\"\n", "unknown dtype"),
     ("[synthesize]\nlocal_dtype = \"half\"\n", "unknown local_dtype"),
     ("[synthesize]\nlocal_attention = \"eager\"\n", "unknown local_attention"),
+    ("[synthesize]\nlocal_engine = \"vllm\"\n", "unknown local_engine"),
+    ("[answers]\ntyped = [\"essay\"]\n", "unknown typed answer"),
+    ("[answers]\nspan_min_score = 1.5\n", "span_min_score"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "cfg.toml"
