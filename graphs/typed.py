@@ -174,9 +174,23 @@ def _norm(s: str) -> str:
     return re.sub(r"[\d\W_]+", " ", s.lower()).strip()
 
 
+_ASKED = re.compile(r"\b(?:which|what|who|list|name|enumerate|all|every)\b(?:\s+(?:are|were|is|was|of|the|all|"
+                    r"any|major|main|primary|principal|key|current|other|different)\b)*\s+(?:[\w-]+\s+){0,2}?"
+                    r"(?P<noun>[a-z][\w-]{2,}s)\b", re.IGNORECASE)
+
+
+def _asked_noun(question: str) -> str:
+    """The plural noun a list question asks for ("Which *allergies* does …", "What are major *acquisitions* …"), or ""."""
+    m = _ASKED.search(question)
+    if m and not m.group("noun").lower().endswith(("ss", "us", "is")):
+        return m.group("noun")
+    return ""
+
+
 def list_answer(question: str, sections: Sequence[Section], store: SectionStore, embed: Embed) -> Typed | None:
     """Every item of the lists whose heading best matches ``question``; ties go to the longer list, and lists under
-    the same heading (one per visit) are joined. ``None``: no list in scope."""
+    the same heading (one per visit) are joined. ``None``: no list in scope, or the best one is not headed by the
+    noun the question asks for ("allergies" in "Which allergies does … have?")."""
     texts: dict[str, str] = {}
     blocks = []
     for sec in sections:
@@ -193,8 +207,9 @@ def list_answer(question: str, sections: Sequence[Section], store: SectionStore,
         sizes[_norm(h)] = sizes.get(_norm(h), 0) + len(b.items)
     best = max(by_heading.values())
     chosen = max((h for h, sc in by_heading.items() if sc >= best - 0.02), key=lambda h: (sizes[h], by_heading[h]))
-    if not content_words(chosen) & content_words(question):
-        return None  # no list is headed by what the question asks about
+    head = _asked_noun(question)
+    if not (content_words(head) if head else content_words(question)) & content_words(chosen):
+        return None  # no list is headed by what the question asks for
     spans, seen = [], set()
     for h, b in zip(headings, blocks):
         if _norm(h) != chosen:
