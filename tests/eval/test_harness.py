@@ -288,7 +288,8 @@ def test_batched_local_run_writes_the_answers_of_a_one_at_a_time_run(tmp_path):
     # the shipped SmolLM2 writes for both systems; two workers take turns and share each batch
     from pipeline.config import PipelineConfig
 
-    config = PipelineConfig().replace(retrieve={"evidence_sentences": 4})
+    # the writer answers every question (a typed yes-no answer would not call it)
+    config = PipelineConfig().replace(retrieve={"evidence_sentences": 4}, answers={"typed": ()})
     systems = ["sectionrag-no-digest", "chunk_baseline"]
     runs = {}
     for batch in (1, 2):
@@ -297,7 +298,7 @@ def test_batched_local_run_writes_the_answers_of_a_one_at_a_time_run(tmp_path):
                                store_root=tmp_path / "stores", config=config, batch=batch)
         check_suite_report(out, runs[batch], systems)
         assert runs[batch]["batch"] == batch
-        assert runs[batch]["config_changes"] == {"retrieve.evidence_sentences": 4}
+        assert runs[batch]["config_changes"] == {"retrieve.evidence_sentences": 4, "answers.typed": ()}
         assert any("retrieve.evidence_sentences = 4" in n for n in runs[batch]["notes"])
     answers = [{(r["system"], r["item"]): r["answer"] for r in map(json.loads, (tmp_path / f"batch{b}" / "items.jsonl")
                                                                  .read_text().splitlines())} for b in (1, 2)]
@@ -367,13 +368,17 @@ def test_a_run_measuring_the_trained_reader_leaves_out_the_documents_it_was_trai
     items = load_suite("cuad", DATA).items
     assert seen and seen <= {it.doc_id for it in items}  # the shipped weights name real CUAD contracts
 
-    def run(systems, scorers=()):
+    untyped = PipelineConfig().replace(answers={"typed": ("list", "date")})
+
+    def run(systems, scorers=(), config=untyped):
         return QARun(suite="cuad", data_dir=DATA, out_dir=tmp_path, limit=None, llm="extractive", systems=systems,
                      progress=False, store=tmp_path / "s", ingest=False, staging=tmp_path / "t", judge="local",
-                     seed=0, config=PipelineConfig(), scorers=scorers)
+                     seed=0, config=config, scorers=scorers)
 
     kept, docs = leave_out_trained(items, run(("sectionrag", "sectionrag-trained", "chunk_baseline")))
     assert docs == len(seen) and not {it.doc_id for it in kept} & seen
     assert len(kept) == sum(it.doc_id not in seen for it in items) < len(items)
     assert leave_out_trained(items, run(("sectionrag",), ("bm25", "trained")))[1] == len(seen)
     assert leave_out_trained(items, run(("sectionrag", "chunk_baseline"), ("bm25",))) == (items, 0)
+    # typed span and yes-no answers (the default) read with the trained reader
+    assert leave_out_trained(items, run(("sectionrag", "chunk_baseline"), ("bm25",), PipelineConfig()))[1] == len(seen)

@@ -9,7 +9,7 @@ from conftest import CLI, ROOT, SAMPLES
 
 INGEST_KEYS = {"documents", "sections", "passages", "pages", "seconds", "skipped", "failed"}
 SECTION_KEYS = {"id", "doc_id", "path", "title", "start", "end", "pages", "tokens"}
-ASK_KEYS = {"answer", "abstained", "support", "citations", "sections", "timings"}
+ASK_KEYS = {"answer", "abstained", "support", "kind", "value", "citations", "sections", "timings"}
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
