@@ -123,8 +123,9 @@ _NUM = re.compile(r"(?<![\w.])[-(]?\$?\d[\d,]*(?:\.\d+)?\)?\s*(?:%|percent|billi
 _SCALE = {"billion": 1e9, "bn": 1e9, "b": 1e9, "million": 1e6, "mn": 1e6, "m": 1e6, "thousand": 1e3, "k": 1e3}
 
 
-def numbers(text: str) -> list[float]:
-    """Numbers written in ``text`` (``$1,577 million`` → 1577000000.0, ``(12)`` → -12, ``65.4%`` → 65.4)."""
+def numbers(text: str, scaled: bool = True) -> list[float]:
+    """Numbers written in ``text`` (``$1,577 million`` → 1577000000.0, ``(12)`` → -12, ``65.4%`` → 65.4); with
+    ``scaled=False`` as written, before their scale word (``$4.62 billion`` → 4.62)."""
     out = []
     for m in _NUM.finditer(_CITE.sub(" ", text)):
         tok = m.group(0).strip().lower()
@@ -136,7 +137,7 @@ def numbers(text: str) -> list[float]:
             continue
         if tok.startswith(("-", "(")) and (tok.endswith(")") or tok.startswith("-")):
             v = -v
-        if unit and unit.group(1) in _SCALE:
+        if scaled and unit and unit.group(1) in _SCALE:
             v *= _SCALE[unit.group(1)]
         out.append(v)
     return out
@@ -173,8 +174,13 @@ def numeric_match(prediction: str, gold: str, rel_tol: float = 0.01) -> float | 
     # not on an operand that happens to equal the gold figure
     prediction = re.split(r",\s*computed as\b", prediction)[0]
     percent = "%" in gold or "percent" in gold.lower()
+    # a gold answer without a scale word is written in the unit the question asks for ("$4.60" for "in USD
+    # billions"): an answer giving that unit's figure with its word ("$4.62 billion") says the same
+    found = [abs(v) for v in numbers(prediction)]
+    if numbers(gold) == numbers(gold, scaled=False):
+        found += [abs(v) for v in numbers(prediction, scaled=False)]
     for x in core:
-        for y in (abs(v) for v in numbers(prediction)):
+        for y in found:
             if _close(y, abs(x), rel_tol) or (percent and _close(100 * y, abs(x), rel_tol)):
                 return 1.0
             if _significant(x) >= 3 and _significant(y) >= 3:

@@ -114,7 +114,8 @@ def _quantity(m: re.Match, default_scale: float) -> Quantity:
     return Quantity(-number if negative else number, 1.0 if unit == "%" else scale, unit, text)
 
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.Pow: operator.pow}
 
 
 def evaluate(expression: str, scales: Mapping[int, float] | None = None) -> Calculation:
@@ -156,7 +157,8 @@ def evaluate(expression: str, scales: Mapping[int, float] | None = None) -> Calc
     scale_set = {op.quantity.scale for op in operands if op.quantity.unit != "%"}
     common = max(scale_set, default=1.0)
     scale = common if unit == "$" or (unit is None and _additive(tree.body)) else 1.0
-    text = " ".join(" ".join(p.strip() for p in shown).replace("*", "×").split()).replace("( ", "(").replace(" )", ")")
+    text = " ".join(" ".join(p.strip() for p in shown).replace("**", "^").replace("*", "×").split())
+    text = text.replace("( ", "(").replace(" )", ")")
     return Calculation(text, tuple(operands), value, unit, scale)
 
 
@@ -191,6 +193,8 @@ def _eval(node: ast.AST, values: dict[str, tuple[float, str | None]], expression
         (a, ua), (b, ub) = _eval(node.left, values, expression), _eval(node.right, values, expression)
         if isinstance(node.op, ast.Div) and b == 0:
             raise CalcError(f"division by zero in {expression!r}")
+        if isinstance(node.op, ast.Pow) and (abs(b) > 100 or (a < 0 and not float(b).is_integer())):
+            raise CalcError(f"cannot raise {a:g} to {b:g} in {expression!r}")  # a growth rate's root, not a bomb
         v = _OPS[type(node.op)](a, b)
         if isinstance(node.op, (ast.Add, ast.Sub)):
             return v, ua or ub

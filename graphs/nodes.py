@@ -15,7 +15,17 @@ from graphs.context import QAContext
 from graphs.evidence import select_digest, select_evidence, select_trained
 from graphs.qtype import classify
 from graphs.state import QAState
-from graphs.typed import Typed, check_typed, date_answer, list_answer, scope_sections, span_answer, yesno_answer
+from graphs.typed import (
+    Typed,
+    check_number,
+    check_typed,
+    date_answer,
+    list_answer,
+    number_answer,
+    scope_sections,
+    span_answer,
+    yesno_answer,
+)
 from graphs.verifier import verify_claims
 from pipeline.text import split_claims
 from pipeline.types import ABSTAIN_TEXT, Answer, Citation, ClaimCheck, Evidence
@@ -66,6 +76,10 @@ def typed(state: QAState, runtime: Runtime[QAContext]) -> dict:
                             max_units=cfg.span_max_units)
     elif kind == "yesno":
         found = yesno_answer(state.question, ctx.store, ctx.retriever, ctx.reader, state.doc_ids, ctx.config)
+    elif kind == "number":  # the filing asked about, or the best section's
+        best = max(state.sections, key=lambda s: s.score, default=None)
+        doc = state.doc_ids[0] if state.doc_ids and len(state.doc_ids) == 1 else best.section.doc_id if best else None
+        found = number_answer(state.question, doc, ctx.store) if doc else None
     else:
         scope = scope_sections(ctx.store, state.sections, state.doc_ids, cfg.scan_tokens)
         found = (list_answer(state.question, scope, ctx.store, ctx.embed) if kind == "list"
@@ -75,7 +89,8 @@ def typed(state: QAState, runtime: Runtime[QAContext]) -> dict:
         return {"timings": timings}
     draft = found.lead + " ".join(f"{c} " + "".join(f"[{n}]" for n in cited) for c, cited in found.claims)
     return {"typed": kind, "value": found.value, "lead": found.lead, "evidence": list(found.evidence),
-            "draft": draft.strip() if found.claims else prompts.NOT_FOUND, "timings": timings}
+            "calculation": found.calculation, "draft": draft.strip() if found.claims else prompts.NOT_FOUND,
+            "timings": timings}
 
 
 def route_after_typed(state: QAState) -> Literal["verify", "summarize"]:
@@ -177,6 +192,9 @@ def verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
     t0 = time.perf_counter()
     if prompts.NOT_FOUND in state.draft.upper() or not state.evidence:
         return {"claims": [], "timings": {"verify": time.perf_counter() - t0}}
+    if state.typed == "number":  # a computed number: recomputed from the rows it cites
+        claims = [check_number(state.question, str(state.value), state.calculation, state.evidence, ctx.store)]
+        return {"claims": claims, "timings": {"verify": time.perf_counter() - t0}}
     if state.typed:  # a typed answer: one claim per quoted unit, each checked against the stored text
         found = Typed(state.typed, state.value or "", tuple(state.evidence),
                       tuple((ev.text, (ev.n,)) for ev in state.evidence), state.lead)

@@ -44,6 +44,8 @@ class QAState(QAInput):
     """The typed answer's value (``Answer.value``)."""
     lead: str = ""
     """What a typed answer starts with ("Yes: ", a date)."""
+    calculation: str = ""
+    """A computed typed number's calculation over its cited evidence (``[1] 1,469,502 / [2] 2,213,556``)."""
     quoted: bool = False
     """True once the draft was replaced by verbatim evidence because the writer's claims failed."""
     answer: Answer | None = None

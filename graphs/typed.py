@@ -9,6 +9,9 @@ the writer.
 * ``list`` — every item of the list the question asks for: the bulleted or numbered lists of the documents in
   scope whose heading best matches the question, all their items (the same heading repeated — a list per
   encounter — adds its items), not the first one found.
+* ``number`` — a financial metric or line item of a filing ("the FY2017 operating cash flow ratio", "FY2018 - FY2020
+  average capex as a % of revenue"), computed by code from the rows of the filing's statements
+  (``graphs.formulas``): the answer shows the calculation and cites every row it reads.
 * ``date`` — the date the question asks for, read from the clause of the documents that best matches the
   question (BM25 over the clauses of the documents in scope); "first" / "earliest" takes the earliest date of the
   clauses that match as well, "last" / "latest" the latest.
@@ -47,6 +50,8 @@ class Typed:
     """(claim, cited evidence numbers); empty when the answer is "not found" / NotMentioned."""
     lead: str = ""
     """What the answer starts with before its first claim ("Yes: ", "1989-04-10: ")."""
+    calculation: str = ""
+    """A computed number's calculation over its cited rows (``[1] 1,469,502 / [2] 2,213,556``)."""
 
 
 def _evidence(spans: Sequence[tuple[str, str, int, int, str, float]]) -> tuple[Evidence, ...]:
@@ -349,6 +354,65 @@ def date_answer(question: str, sections: Sequence[Section], store: SectionStore)
     sec, a, b, t = cands[i]
     ev = _evidence([(sec.doc_id, sec.id, a, b, t, float(scores[i]))])
     return Typed("date", value, ev, ((t, (1,)),), lead=f"{value}: ")
+
+
+# -- number ----------------------------------------------------------------------------------------------------
+def number_answer(question: str, doc_id: str, store: SectionStore) -> Typed | None:
+    """The metric or line item ``question`` asks for, computed from the statements of filing ``doc_id``; None when
+    the question names no known metric or the filing's tables lack an operand (the writer answers)."""
+    from graphs.formulas import compute, plan
+    from graphs.statements import table_rows
+
+    p = plan(question)
+    if p is None:
+        return None
+    text = store.document_text(doc_id)
+    done = compute(p, table_rows(text))
+    if done is None:
+        return None
+    sections = store.sections(doc_id)
+    spans = []
+    for row in done.rows:
+        sec = next((s for s in sections if s.start <= row.start < s.end), sections[-1])
+        spans.append((doc_id, sec.id, row.start, row.end, text[row.start:row.end], 1.0))
+    ev = _evidence(spans)
+    claim = f"{done.value}, computed as {done.calculation.plain()}"
+    return Typed("number", done.value, ev, ((claim, tuple(e.n for e in ev)),), calculation=done.expression)
+
+
+def check_number(question: str, value: str, calculation: str, evidence: Sequence[Evidence],
+                 store: SectionStore) -> ClaimCheck:
+    """A computed answer recomputed from its source: every cited row is the stored text, the calculation's operands
+    are numbers of the rows they cite, read in their tables' scales, and evaluating it again gives ``value``."""
+    from graphs.calc import CalcError, check_operands, evaluate
+    from graphs.formulas import plan, shown
+    from graphs.statements import table_rows
+    from pipeline.types import Citation
+
+    reasons: list[str] = []
+    scales = {}
+    by_doc: dict[str, dict[int, float]] = {}
+    for e in evidence:
+        if e.doc_id not in by_doc:
+            text = store.document_text(e.doc_id)
+            by_doc[e.doc_id] = {r.start: r.scale for r in table_rows(text)}
+            if text[e.start:e.end] != e.text:
+                reasons.append(f"the row [{e.n}] is not the stored text at {e.start}–{e.end}")
+        scales[e.n] = by_doc[e.doc_id].get(e.start, 1.0)
+    claim = f"{value}, computed as {calculation}"
+    try:
+        calc = evaluate(calculation, scales)
+        reasons += check_operands(calc, {e.n: e.text for e in evidence})
+        p = plan(question)
+        again = shown(calc.value, p) if p else None
+        if again != value:
+            reasons.append(f"recomputed {again}, not {value}")
+        claim = f"{value}, computed as {calc.plain()}"
+    except CalcError as err:
+        reasons.append(str(err))
+    return ClaimCheck(claim=claim, evidence=tuple(e.n for e in evidence),
+                      citations=tuple(Citation(e.doc_id, e.section_id, e.start, e.end, e.text) for e in evidence),
+                      support=0.0 if reasons else 1.0, supported=not reasons, reasons=tuple(reasons))
 
 
 # -- verification ----------------------------------------------------------------------------------------------

@@ -290,18 +290,20 @@ class CheckConfig:
             raise ValueError("check: read_all_tokens and max_evidence must be positive")
 
 
-ANSWER_TYPES = ("span", "yesno", "list", "date")
+ANSWER_TYPES = ("span", "yesno", "list", "date", "number")
 
 
 @dataclass(frozen=True)
 class AnswersConfig:
     """Typed answers (``graphs/typed.py``): the question types answered by the component right for them instead of
-    the writer (number questions are computed by the writer and code: ``[synthesize] computed_numbers``)."""
+    the writer (a number question the typed path cannot compute may go to the writer's calculation:
+    ``[synthesize] computed_numbers``)."""
 
     typed: tuple[str, ...] = ANSWER_TYPES
     """Of ``span`` (the clause the trained reader selects), ``yesno`` (the reader's Entailment / Contradiction /
     NotMentioned verdict), ``list`` (every item of the list the question names), ``date`` (the date of the best
-    matching clause; "first": the earliest). Empty: every question goes to the writer. ``span`` and ``yesno`` need
+    matching clause; "first": the earliest), ``number`` (a filing's metric or line item computed from its
+    statements' rows; a question it cannot compute goes to the writer). Empty: every question goes to the writer. ``span`` and ``yesno`` need
     the trained reader's weights and are skipped without them."""
     span_min_score: float = 0.5
     """A span answer quotes the units the reader scores at least this high; none: not found."""
