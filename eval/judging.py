@@ -7,6 +7,7 @@ answers on every run (``score_records``), so old runs get new metrics without an
 
 from __future__ import annotations
 
+from eval.arithmetic import COMPUTED, check_computed
 from eval.datasets import Item
 from eval.records import AnswerRecord, JudgeVerdicts
 from eval.scoring import run_from_record, score
@@ -35,10 +36,23 @@ def judged_text(rec: AnswerRecord) -> str:
 
 
 def judge_one(judge, rec: AnswerRecord, sources: list[str]) -> None:
+    """The judge's verdicts on the answer's claims; a computed claim ("0.66, computed as (1,469,502 / 2,213,556)")
+    is checked by the harness's own arithmetic (``eval.arithmetic``: its operands written in the sources, its
+    result recomputed), which a text judge cannot do."""
     try:
-        j = judge.judge(judged_text(rec), None, sources)
-        rec.judge = JudgeVerdicts(claims=list(j.claims), unsupported=[bool(u) for u in j.unsupported],
-                                  scores=[round(float(x), 4) for x in j.scores])
+        text = judged_text(rec)
+        computed = list(COMPUTED.finditer(text))
+        rest = COMPUTED.sub(" ", text)
+        j = judge.judge(rest, None, sources) if rest.strip(" .;") else None
+        claims = list(j.claims) if j else []
+        unsupported = [bool(u) for u in j.unsupported] if j else []
+        scores = [round(float(x), 4) for x in j.scores] if j else []
+        for m in computed:
+            ok, _ = check_computed(m.group("result"), m.group("expression"), sources)
+            claims.append(m.group(0).split("[")[0].strip())
+            unsupported.append(not ok)
+            scores.append(0.0 if ok else 1.0)
+        rec.judge = JudgeVerdicts(claims=claims, unsupported=unsupported, scores=scores)
         rec.judge_error = None
     except Exception as exc:  # noqa: BLE001 - recorded with the answer; the judge is retried on a re-run
         rec.judge_error = f"{type(exc).__name__}: {exc}"

@@ -150,8 +150,8 @@ def _close(a: float, b: float, rel_tol: float) -> bool:
 
 
 def _significant(x: float) -> int:
-    digits = f"{abs(x):.6g}".replace(".", "").replace("-", "").lstrip("0")
-    return len(digits.rstrip("0")) if "e" not in digits else 6
+    # the mantissa's digits: 4,600,000 has two (a "%g" rendering, "4.6e+06", would count the exponent's)
+    return len(f"{abs(x):.5e}".split("e")[0].replace(".", "").rstrip("0")) or 1
 
 
 def _is_year(x: float) -> bool:

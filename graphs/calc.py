@@ -35,8 +35,9 @@ _NUMBER = (r"(?P<open>\()?\s*(?P<sign>[-" + MINUS + r"])?\s*(?P<cur>\$|USD\s?|US
 NUMBER = re.compile(_NUMBER, re.IGNORECASE)
 OPERAND = re.compile(r"\[(?P<n>\d+)\]\s*" + _NUMBER, re.IGNORECASE)
 TABLE_SCALE = re.compile(r"(?:\(|\$|\bdollars|\bamounts|\bexpressed)\s*(?:are\s+)?in\s+(?P<word>thousands|millions|billions)\b"
-                         r"|\bin\s+(?P<word2>thousands|millions|billions)(?:\s+of\s+(?:u\.?s\.?\s+)?dollars)?\s*(?:[,)\n]|$)",
-                         re.IGNORECASE)
+                         r"|\bin\s+(?P<word2>thousands|millions|billions)(?:\s+of\s+(?:u\.?s\.?\s+)?dollars)?\s*(?:[,)\n]|$)"
+                         r"|^\s*\(\s*(?P<word3>thousands|millions|billions)\b(?:\s+of\s+(?:u\.?s\.?\s+)?dollars)?\s*[,)]",
+                         re.IGNORECASE | re.MULTILINE)
 
 
 class CalcError(ValueError):
@@ -94,7 +95,7 @@ def scale_of(context: str) -> float:
     found = list(TABLE_SCALE.finditer(context))
     if not found:
         return 1.0
-    return SCALES[(found[-1].group("word") or found[-1].group("word2")).lower()]
+    return SCALES[(found[-1].group("word") or found[-1].group("word2") or found[-1].group("word3")).lower()]
 
 
 def parse_quantity(text: str, default_scale: float = 1.0) -> Quantity:
@@ -193,8 +194,8 @@ def _eval(node: ast.AST, values: dict[str, tuple[float, str | None]], expression
         (a, ua), (b, ub) = _eval(node.left, values, expression), _eval(node.right, values, expression)
         if isinstance(node.op, ast.Div) and b == 0:
             raise CalcError(f"division by zero in {expression!r}")
-        if isinstance(node.op, ast.Pow) and (abs(b) > 100 or (a < 0 and not float(b).is_integer())):
-            raise CalcError(f"cannot raise {a:g} to {b:g} in {expression!r}")  # a growth rate's root, not a bomb
+        if isinstance(node.op, ast.Pow) and (abs(b) > 1 or a < 0):  # a growth rate's root, nothing bigger
+            raise CalcError(f"cannot evaluate {expression!r}: a power must be a root (exponent between -1 and 1)")
         v = _OPS[type(node.op)](a, b)
         if isinstance(node.op, (ast.Add, ast.Sub)):
             return v, ua or ub

@@ -109,6 +109,12 @@ def _year_line(s: str) -> list[int] | None:
     return years
 
 
+def _stripped(m: re.Match) -> tuple[int, int]:
+    """A cell's span without the spaces its pattern took in on either side."""
+    text = m.group(0)
+    return m.start() + len(text) - len(text.lstrip()), m.end() - len(text) + len(text.rstrip())
+
+
 def _cells(s: str) -> list[tuple[int, int]] | None:
     """Offsets of the value cells a line holds when the whole line is values (and "$"), else None."""
     if not s.strip() or not re.search(r"[\d—–−-]", s):
@@ -117,7 +123,7 @@ def _cells(s: str) -> list[tuple[int, int]] | None:
     for m in _CELL.finditer(s):
         if s[at:m.start()].strip(" $"):
             return None
-        out.append((m.start(), m.end()))
+        out.append(_stripped(m))
         at = m.end()
     if s[at:].strip(" $"):
         return None
@@ -201,7 +207,7 @@ class _Tables:
         if words <= 10 and (_QUARTER.search(s) or _WHOLE_YEAR.search(s)):
             self.period = "quarter" if _QUARTER.search(s) else "year"
         if words <= 14 and (m := TABLE_SCALE.search(s)):
-            self.scale = SCALES[(m.group("word") or m.group("word2")).lower()]
+            self.scale = SCALES[(m.group("word") or m.group("word2") or m.group("word3")).lower()]
         if words <= 14 and not re.search(r"\d,\d{3}", s):
             for kind, title in _TITLES:
                 if (m := title.search(s)) and _is_title(s, m):
@@ -222,7 +228,7 @@ def table_rows(text: str) -> list[Row]:
             t.label = None
             continue
         if (found := _cells(line)) is not None and t.label is not None:
-            t.cells.extend((at + a, at + b, line[a:b].strip()) for a, b in found)
+            t.cells.extend((at + a, at + b, line[a:b]) for a, b in found)
             continue
         t.close()
         if not t.context(s) or not re.search(r"[A-Za-z]{2}", s):
@@ -230,8 +236,8 @@ def table_rows(text: str) -> list[Row]:
         indent = at + len(line) - len(line.lstrip())
         if (end := _trailing(line)) is not None and re.search(r"[A-Za-z]{2}", line[:end]):
             t.label = (indent, line[:end])  # a row on one line: its label, then its values
-            t.cells = [(at + c.start(), at + c.end(), c.group(0).strip()) for c in _CELL.finditer(line, end)
-                       if c.group(0).strip(" $")]
+            t.cells = [(at + a, at + b, line[a:b]) for c in _CELL.finditer(line, end) if c.group(0).strip(" $")
+                       for a, b in [_stripped(c)]]
             t.close()
             continue
         t.label = (indent, s)

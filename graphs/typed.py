@@ -2,7 +2,8 @@
 the writer.
 
 * ``span`` — the clause the trained reader selects: its best unit with the units of the same sections it scores
-  at least ``answers.span_min_score``, in document order; none scoring that high: not found.
+  at least ``answers.span_min_score``, in document order; none scoring that high: not found. A question asking for
+  one thing the clause holds (its date, the agreement's title, the parties: ``graphs.parts``) gets that part of it.
 * ``yesno`` — the trained reader's Entailment / Contradiction / NotMentioned verdict on the question read as a
   hypothesis (``graphs.check``), shown with the units it rests on; asked of contracts only (the verdict head is
   trained on contract hypotheses: whether a filing's margin improved is not one, and goes to the writer).
@@ -31,6 +32,7 @@ from datetime import date
 
 import numpy as np
 
+from graphs.parts import asked_part, part_spans
 from graphs.verifier import Embed
 from pipeline.config import PipelineConfig
 from pipeline.store import SectionStore
@@ -91,7 +93,12 @@ def span_answer(question: str, sections: Sequence[Section], store: SectionStore,
     if not picked:
         return Typed("span", "", (), ())
     picked.sort(key=lambda c: (c[1].doc_id, c[2]))
-    ev = _evidence([(s.doc_id, s.id, a, b, t, sc) for sc, s, a, b, t in picked])
+    spans = [(s.doc_id, s.id, a, b, t, sc) for sc, s, a, b, t in picked]
+    if part := asked_part(question):  # the date, title or parties the question asks for, inside the clause
+        parts = [(d, sid, x, y, texts[d][x:y], sc) for d, sid, a, b, _, sc in spans
+                 for x, y in part_spans(part, texts[d], a, b)]
+        spans = parts or spans
+    ev = _evidence(spans)
     return Typed("span", " … ".join(e.text for e in ev), ev, tuple((e.text, (e.n,)) for e in ev))
 
 

@@ -39,6 +39,8 @@ def test_spans_overlap_coverage_and_citations():
     ("Net sales of $3.2 Billion in fiscal 2023", "Wages increased in FY2023.", None),  # years only: not numeric
     ("0.66, computed as 1,469,502 / 2,213,556 [1][2]", "0.66", 1.0),
     ("1.00, computed as 2,213,556 / 2,213,556 [1]", "2,213,556", 0.0),  # an operand is not the answer
+    ("$4.62 billion, computed as 4,625 [1]", "$4.60", 1.0),   # the gold figure is in the unit the question asks
+    ("$4.62 billion", "$4.60 million", 0.0),                   # but a gold scale word is kept
 ])
 def test_numeric_match(pred, gold, want):
     assert metrics.numeric_match(pred, gold) == want

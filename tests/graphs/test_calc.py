@@ -85,3 +85,10 @@ def test_anything_but_arithmetic_on_cited_numbers_is_refused(expression, problem
 
 def test_the_writers_own_result_is_recomputed_not_trusted():
     assert evaluate("[1] 1,204 - [2] 311 = 900").value == 893
+
+
+def test_a_growth_rates_root_is_evaluated_and_a_huge_power_refused():
+    calc = evaluate("([1] 65,984 / [2] 65,398) ** (1 / 2) - 1")
+    assert round(calc.value * 100, 1) == 0.4 and "^" in calc.shown()
+    with pytest.raises(CalcError):
+        evaluate("[1] 10 ** 1000")

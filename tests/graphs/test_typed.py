@@ -139,3 +139,35 @@ def test_a_yes_no_question_about_a_filing_goes_to_the_writer(sample_pipeline):
                                  llm="extractive", trace=True)
     assert answer.kind == "yesno" and answer.value is None  # the verdict head knows contract hypotheses only
     assert "typed" not in answer.trace.route and "summarize" in answer.trace.route
+
+
+def test_a_number_question_is_computed_from_the_filings_statements_and_recomputed(sample_pipeline, sample_store):
+    from graphs.typed import check_number, number_answer
+    from pipeline.store import SectionStore
+
+    doc = next(d for d in sample_pipeline.documents() if "ULTA" in d.upper())
+    question = ("What is Ulta Beauty's operating cash flow ratio for the fiscal year ended January 28, 2023? "
+                "Round your answer to two decimal places.")
+    answer = sample_pipeline.ask(question, [doc], llm="extractive")
+    # the release's cash flow statement and balance sheet, in thousands: 1,481,915 / 1,681,775
+    assert answer.kind == "number" and answer.value == "0.88"
+    assert answer.text.startswith("0.88, computed as (1,481,915 / 1,681,775)")
+    quotes = [c.quote for c in answer.citations]
+    assert quotes[0].startswith("Net cash provided by operating activities") and "1,481,915" in quotes[0]
+    assert quotes[1].startswith("Total current liabilities") and "1,681,775" in quotes[1]
+    assert_citations_exact(sample_pipeline, answer)
+
+    # the verifier recomputes from the stored rows: a wrong value or an operand the row does not hold fails
+    store = SectionStore(sample_store)
+    found = number_answer(question, doc, store)
+    assert check_number(question, "0.88", found.calculation, found.evidence, store).supported
+    wrong = check_number(question, "0.91", found.calculation, found.evidence, store)
+    assert not wrong.supported and "recomputed 0.88, not 0.91" in wrong.reasons
+    forged = check_number(question, "0.88", found.calculation.replace("1,681,775", "1,681,776"), found.evidence, store)
+    assert not forged.supported and any("is not a number of evidence" in r for r in forged.reasons)
+
+
+def test_a_number_question_the_statements_cannot_answer_goes_to_the_writer(sample_pipeline):
+    doc = next(d for d in sample_pipeline.documents() if "ULTA" in d.upper())
+    answer = sample_pipeline.ask("How many stores did Ulta Beauty open in the fourth quarter?", [doc], llm="extractive")
+    assert answer.kind == "number" and answer.value is None  # no metric to compute: the writer's (extractive) answer

@@ -188,3 +188,25 @@ def test_a_yes_no_verdict_is_its_label_and_its_quotes_are_the_claims(judge):
     # an answer the writer wrote keeps every word
     rec.verdict = None
     assert judged_text(rec) == rec.answer
+
+
+def test_a_computed_claim_is_checked_by_arithmetic_not_by_the_text_judge(judge):
+    from eval.judging import judge_one
+    from eval.records import AnswerRecord
+
+    rows = ["Net cash provided by operating activities 1,469,502 1,287,482",
+            "Total current liabilities 2,213,556 2,494,435"]
+
+    def judged(answer: str):
+        rec = AnswerRecord(system="sectionrag", llm="extractive", item="i", suite="financebench", doc_id="d",
+                           label="metrics-generated", impossible=False, answer=answer)
+        judge_one(judge, rec, rows)
+        return rec.judge
+
+    right = judged("0.66, computed as (1,469,502 / 2,213,556) [1][2]")
+    assert right.claims == ["0.66, computed as (1,469,502 / 2,213,556)"] and right.unsupported == [False]
+    assert judged("0.71, computed as (1,469,502 / 2,213,556) [1][2]").unsupported == [True]  # wrong result
+    assert judged("0.66, computed as (1,469,502 / 2,213,557) [1][2]").unsupported == [True]  # operand not in a row
+    # a result stated in another scale (a table in thousands, the answer in millions) or as a percentage
+    assert judged("$1,469.50 million, computed as 1,469,502 [1]").unsupported == [False]
+    assert judged("66.4%, computed as (1,469,502 / 2,213,556) [1][2]").unsupported == [False]
