@@ -111,9 +111,18 @@ class Plan:
     digits: int
 
 
+# a question that names a line item but asks which one, or why, asks for no value of it ("Which segment had the
+# lowest net revenue?", "What drove the increase in inventories?")
+_NOT_A_VALUE = re.compile(r"\bwhich\b(?! (?:is|are) defined)|^\s*why\b|\bwhat (?:drove|drives|caused|causes|explains?)\b|"
+                          r"\bdriv(?:en|ers?)\b|\breasons?\b|\bexplain\b|\bdescribe\b", _I)
+
+
 def plan(question: str) -> Plan | None:
-    """What ``question`` asks to compute, or None when it names no metric or line item this module knows."""
+    """What ``question`` asks to compute, or None when it names no metric or line item this module knows, or asks
+    which one or why rather than how much."""
     q = " ".join(question.split())
+    if _NOT_A_VALUE.search(_DEFINITION.sub(" ", q)):
+        return None
     metric = next((m for m in METRICS if m.asked.search(q)), None)
     if metric is None:
         item = min(((m.start(), c) for c, p in ITEMS if (m := p.search(q))), default=None)

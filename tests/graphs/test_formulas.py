@@ -29,8 +29,10 @@ def test_plan_reads_metric_years_combination_and_unit(question, want):
     assert (p.metric.name, p.years, p.combine, p.unit, p.digits) == want
 
 
-def test_a_question_naming_no_metric_has_no_plan():
+def test_a_question_naming_no_metric_or_asking_which_or_why_has_no_plan():
     assert plan("Who signed the agreement on behalf of the licensee?") is None
+    assert plan("Which of the business segments had the lowest net revenue in 2021 Q1?") is None
+    assert plan("What drove the increase in the merchandise inventories balance at the end of FY2023?") is None
 
 
 STATEMENTS = """CONSOLIDATED BALANCE SHEETS
