@@ -49,6 +49,7 @@ _TITLES = (("balance", re.compile(r"balance sheets?|statements? of (?:consolidat
            ("income", re.compile(r"statements? of (?:consolidated )?(?:operations|income|earnings)|income statements?|"
                                  r"statements? of comprehensive (?:income|loss)", _I)))
 _PROSE_WORDS = 25
+_LEADING_YEAR = re.compile(r"((?:19|20)\d\d)\s+(?=[A-Z])")
 _QUARTER = re.compile(r"\b(?:three|six|nine|3|6|9) months\b|\b1[2-4]\s*weeks\b|\b2[5-7]\s*weeks\b|\b39\s*weeks\b|"
                       r"\bquarters? ended\b|\bfourth quarter\b", _I)
 _WHOLE_YEAR = re.compile(r"\b(?:twelve|12) months\b|\b5[23]\s*weeks\b|\byears? ended\b|\bfiscal years?\b", _I)
@@ -135,8 +136,9 @@ def _trailing(line: str) -> int | None:
     cells = list(_CELL.finditer(line))
     at, start = len(line.rstrip()), None
     for m in reversed(cells):
-        if line[m.end():at].strip(" $\t") or not m.group(0).strip(" $\t"):
-            break
+        cell = m.group(0).strip(" $\t")
+        if line[m.end():at].strip(" $\t") or not cell or cell.endswith(")") != cell.startswith("("):
+            break  # text between values, or a bracket the value does not open ("… December 29, 2018)")
         begin = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
         if begin > 0 and not line[begin - 1].isspace() and line[begin] not in "$(":
             break  # a number inside a word or a label ("Note 7")
@@ -227,6 +229,10 @@ def table_rows(text: str) -> list[Row]:
             t.pending = [*t.pending, *years] if t.label is None or _year_line(t.label[1]) is None else years
             t.label = None
             continue
+        if t.pending and (m := _LEADING_YEAR.match(s)) and not t.cells and not re.search(r"\d", s[m.end():]):
+            t.pending = [*t.pending, int(m.group(1))]  # a header's last year glued to the heading under it
+            s = s[m.end():]                              # ("2018 ASSETS Current assets:", read from a PDF)
+            line = line[:len(line) - len(line.lstrip())] + " " * m.end() + line.lstrip()[m.end():]
         if (found := _cells(line)) is not None and t.label is not None:
             t.cells.extend((at + a, at + b, line[a:b]) for a, b in found)
             continue
@@ -235,6 +241,10 @@ def table_rows(text: str) -> list[Row]:
             continue
         indent = at + len(line) - len(line.lstrip())
         if (end := _trailing(line)) is not None and re.search(r"[A-Za-z]{2}", line[:end]):
+            tail = line[end:].split()
+            if len(tail) >= 2 and all(re.fullmatch(r"(?:19|20)\d\d", w) for w in tail) and len(set(tail)) == len(tail):
+                t.pending = [int(w) for w in tail]  # a header with its column years ("(Dollars in millions)  2019  2018")
+                continue
             t.label = (indent, line[:end])  # a row on one line: its label, then its values
             t.cells = [(at + a, at + b, line[a:b]) for c in _CELL.finditer(line, end) if c.group(0).strip(" $")
                        for a, b in [_stripped(c)]]

@@ -63,3 +63,18 @@ def test_hand_made_tables_one_row_per_line_and_one_cell_per_line():
     prose = "This paragraph describes the results of the year in many words, " * 3
     rows = table_rows(one_line + prose + "\nNet sales  9  8\n")
     assert rows[-1].statement is None and rows[-1].cells[0].year is None  # the paragraph ended the statement
+
+
+def test_header_years_as_a_pdf_reader_writes_them():
+    # the years on the scale line, and the last year glued to the heading under it
+    nike = "CONSOLIDATED BALANCE SHEETS\nMAY 31,\n(Dollars in millions)\t2019\t2018\nASSETS\nInventories\t5,622\t5,261\n"
+    general_mills = ("Consolidated Balance Sheets\n(In Millions, Except Par Value)\nMay 26,\n2019\tMay 27,\n"
+                     "2018 ASSETS Current assets:\nInventories\t1,559.3\t1,642.2\n")
+    for text in (nike, general_mills):
+        (row,) = table_rows(text)
+        assert row.statement == "balance" and row.scale == 1e6 and [c.year for c in row.cells] == [2019, 2018]
+    # a label that ends in a date is no header: the rows under it keep the table's years
+    kraft = ("Consolidated Balance Sheets\n(in millions)\nDecember 28, 2019 December 29, 2018\n"
+             "Trade receivables (net of allowances of $33 at December 28, 2019 and $24 at December 29, 2018)\n"
+             "1,973\n2,129\nInventories\n2,721\n2,667\n")
+    assert [[c.year for c in r.cells] for r in table_rows(kraft)] == [[2019, 2018], [2019, 2018]]
