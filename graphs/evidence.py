@@ -14,7 +14,7 @@ reader to check at a glance. Two selections:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -215,9 +215,13 @@ def score_units(question: str, sections: Sequence[Section], store: SectionStore,
             for (s, u), x in zip(flat, scores)]
 
 
-def bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
-    """Okapi BM25 of each of ``texts`` for ``query`` (content words, ``texts`` as the collection)."""
-    docs = [list(_words(t)) for t in texts]
+def bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75, *,
+         words: Callable[[str], Iterable[str]] | None = None,
+         query_words: Callable[[str], Iterable[str]] | None = None) -> np.ndarray:
+    """Okapi BM25 of each of ``texts`` for ``query``, ``texts`` as the collection; ``words`` splits a text into its
+    terms (default: content words of two letters or more), ``query_words`` the query (default: ``words``)."""
+    words = words or _words
+    docs = [list(words(t)) for t in texts]
     if not docs:
         return np.zeros(0)
     avg = sum(map(len, docs)) / len(docs) or 1.0
@@ -226,7 +230,7 @@ def bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> 
         for w in set(d):
             df[w] = df.get(w, 0) + 1
     out = np.zeros(len(docs))
-    for w in set(_words(query)):
+    for w in set((query_words or words)(query)):
         if w not in df:
             continue
         idf = np.log(1 + (len(docs) - df[w] + 0.5) / (df[w] + 0.5))

@@ -289,27 +289,20 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def _phrase_bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+def _phrase_bm25(query: str, texts: Sequence[str]) -> np.ndarray:
     """BM25 of each text for ``query`` over every word but function words — digits too ("stage 1" is not
     "stage 4") — plus, per text, the longest run of the query's words it holds in the query's order (a name
     quoted whole beats its words scattered)."""
+    from graphs.evidence import bm25
     from pipeline.text import STOPWORDS
 
     q = [w for w in _words(query) if w not in STOPWORDS]
-    docs = [_words(t) for t in texts]
-    if not docs or not q:
-        return np.zeros(len(docs))
-    avg = sum(map(len, docs)) / len(docs) or 1.0
-    df = {w: sum(1 for d in docs if w in set(d)) for w in set(q)}
-    out = np.zeros(len(docs))
-    for i, d in enumerate(docs):
-        for w in set(q):
-            tf = d.count(w)
-            if tf:
-                idf = np.log(1 + (len(docs) - df[w] + 0.5) / (df[w] + 0.5))
-                out[i] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avg))
+    if not texts or not q:
+        return np.zeros(len(texts))
+    out = bm25(query, texts, words=_words, query_words=lambda t: [w for w in _words(t) if w not in STOPWORDS])
+    for i, t in enumerate(texts):
         if out[i]:
-            out[i] *= 1.0 + _longest_run(q, d) / len(q)
+            out[i] *= 1.0 + _longest_run(q, _words(t)) / len(q)
     return out
 
 
