@@ -35,12 +35,12 @@ class Metric:
     formula: str
     """Over concepts (``graphs.statements.CONCEPTS``) of the year asked: ``avg(x)`` is the average of x at the year
     and the year before, ``x@-1`` x at the year before; numbers are constants."""
-    percent: bool = False
-    """Shown as a percentage (a margin, a share of revenue)."""
+    unit: str = "ratio"
+    """``percent`` (a margin, a share of revenue), ``usd`` (an amount of money) or ``ratio``."""
 
 
-def _m(name: str, asked: str, formula: str, percent: bool = False) -> Metric:
-    return Metric(name, re.compile(asked, _I), formula, percent)
+def _m(name: str, asked: str, formula: str, unit: str = "ratio") -> Metric:
+    return Metric(name, re.compile(asked, _I), formula, unit)
 
 
 # the most specific first: "EBITDA less capex" before "EBITDA", "net working capital" before "working capital ratio"
@@ -51,23 +51,23 @@ METRICS: tuple[Metric, ...] = (
     _m("days sales outstanding", r"\bdays (?:of )?sales outstanding\b|\bDSO\b", "365 * avg(receivables) / revenue"),
     _m("days payable outstanding", r"\bdays (?:of )?payables? outstanding\b|\bDPO\b", "365 * avg(accounts_payable) / cogs"),
     _m("operating cash flow ratio", r"\boperating cash flow ratio\b", "cfo / current_liabilities"),
-    _m("net working capital", r"\bnet working capital\b|\bworking capital\b(?! ratio)", "current_assets - current_liabilities"),
+    _m("net working capital", r"\bnet working capital\b|\bworking capital\b(?! ratio)", "current_assets - current_liabilities", unit="usd"),
     _m("working capital ratio", r"\bworking capital ratio\b|\bcurrent ratio\b", "current_assets / current_liabilities"),
-    _m("return on assets", r"\breturn on (?:total )?assets\b|\bROA\b", "net_income / avg(total_assets)", percent=False),
+    _m("return on assets", r"\breturn on (?:total )?assets\b|\bROA\b", "net_income / avg(total_assets)"),
     _m("inventory turnover", r"\binventory turnover\b", "cogs / avg(inventory)"),
     _m("fixed asset turnover", r"\bfixed asset turnover\b", "revenue / avg(ppe)"),
     _m("total asset turnover", r"\b(?:total )?asset turnover\b", "revenue / avg(total_assets)"),
-    _m("EBITDA less capex", r"\bEBITDA (?:less|minus) (?:capex|capital expenditures?)\b", "operating_income + dna - capex"),
-    _m("EBITDA margin", r"\bEBITDA (?:%\s*)?margin\b", "(operating_income + dna) / revenue", percent=True),
-    _m("EBITDA", r"\bEBITDA\b", "operating_income + dna"),
-    _m("free cash flow", r"\bfree cash flows?\b|\bFCF\b", "cfo - capex"),
+    _m("EBITDA less capex", r"\bEBITDA (?:less|minus) (?:capex|capital expenditures?)\b", "operating_income + dna - capex", unit="usd"),
+    _m("EBITDA margin", r"\bEBITDA (?:%\s*)?margin\b", "(operating_income + dna) / revenue", unit="percent"),
+    _m("EBITDA", r"\bEBITDA\b", "operating_income + dna", unit="usd"),
+    _m("free cash flow", r"\bfree cash flows?\b|\bFCF\b", "cfo - capex", unit="usd"),
     _m("capex to revenue", r"\b(?:capex|capital expenditures?)\b.{0,20}\b(?:as a )?(?:%|percent(?:age)?) of (?:total )?revenues?\b",
-       "capex / revenue", percent=True),
-    _m("gross margin", r"\bgross (?:profit )?(?:%\s*)?margin\b", "(revenue - cogs) / revenue", percent=True),
+       "capex / revenue", unit="percent"),
+    _m("gross margin", r"\bgross (?:profit )?(?:%\s*)?margin\b", "(revenue - cogs) / revenue", unit="percent"),
     _m("operating margin", r"\boperating (?:income )?(?:%\s*)?margin\b|\boperating profit margin\b",
-       "operating_income / revenue", percent=True),
-    _m("net profit margin", r"\bnet (?:profit|income) (?:%\s*)?margin\b|\bnet margin\b", "net_income / revenue", percent=True),
-    _m("cost of goods sold margin", r"\b(?:COGS|cost of goods sold) (?:%\s*)?margin\b", "cogs / revenue", percent=True),
+       "operating_income / revenue", unit="percent"),
+    _m("net profit margin", r"\bnet (?:profit|income) (?:%\s*)?margin\b|\bnet margin\b", "net_income / revenue", unit="percent"),
+    _m("cost of goods sold margin", r"\b(?:COGS|cost of goods sold) (?:%\s*)?margin\b", "cogs / revenue", unit="percent"),
 )
 
 # a single line item a question asks for ("how much total current assets", "capital expenditure amount")
@@ -128,7 +128,7 @@ def plan(question: str) -> Plan | None:
         item = min(((m.start(), c) for c, p in ITEMS if (m := p.search(q))), default=None)
         if item is None:
             return None
-        metric = Metric(item[1].replace("_", " "), re.compile(""), item[1])
+        metric = Metric(item[1].replace("_", " "), re.compile(""), item[1], unit="usd")
     asked = _DEFINITION.sub(" ", q)
     years = sorted({int(a or b) for a, b in _FY.findall(asked)})
     if (span := _SPAN.search(asked)) is not None:
@@ -143,21 +143,21 @@ def plan(question: str) -> Plan | None:
         combine = "change" if re.search(r"%|percent|\brate\b|growth", asked, _I) else "difference"
     if combine == "value" and years:
         years = [years[-1]]
-    percent = (metric.percent or combine in ("change", "cagr")
-               or bool(re.search(r"\bin (?:units of )?percent|\(?as a %|% of\b", q, _I)))
-    usd = re.search(r"\b(?:in|of)\s+(?:usd|us\$|\$|dollars)\s*(thousands|millions|billions)?\b|\b(?:usd|\$)\s*(thousands|millions|billions)\b", q, _I)
-    if percent:
+    usd = re.search(r"\b(?:in|of)\s+(?:usd|us\$|\$|dollars)\s*(thousands|millions|billions)?\b|"
+                    r"\b(?:usd|\$)\s*(thousands|millions|billions)\b", q, _I)
+    if (metric.unit == "percent" or combine in ("change", "cagr")
+            or re.search(r"\bin (?:units of )?percent|\(?as a %|% of\b", q, _I)):
         unit, scale = "percent", 0.0
-    elif usd or metric.formula in CONCEPTS or re.search(r"\b(?:EBITDA|working capital|free cash flow)\b", metric.name) and (
-            "ratio" not in metric.name and "margin" not in metric.name):
+    elif usd or metric.unit == "usd":
         word = ((usd.group(1) or usd.group(2)) if usd else "") or ""
         unit, scale = "usd", {"thousands": 1e3, "millions": 1e6, "billions": 1e9}.get(word.lower(), 0.0)
     else:
         unit, scale = "ratio", 0.0
-    m = re.search(r"\b(one|two|three|zero|\d) decimal", q, _I)
-    digits = {"zero": 0, "one": 1, "two": 2, "three": 3}.get(m.group(1).lower(), None) if m else None
-    if digits is None:
-        digits = int(m.group(1)) if m and m.group(1).isdigit() else (1 if unit == "percent" else 2)
+    m = re.search(r"\b(zero|one|two|three|\d) decimal", q, _I)
+    if m:
+        digits = int(m.group(1)) if m.group(1).isdigit() else ("zero", "one", "two", "three").index(m.group(1).lower())
+    else:
+        digits = 1 if unit == "percent" else 2
     return Plan(metric, tuple(years), combine, unit, scale, digits)
 
 

@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graphs.calc import SCALES, TABLE_SCALE
+from graphs.calc import SCALES, TABLE_SCALE, parse_quantity
 
 _I = re.IGNORECASE
 # one value cell: 1,234 / (1,234) / -12.5 / 12.5% / $ 1,234 / — (nil)
@@ -67,12 +67,7 @@ class Cell:
     @property
     def number(self) -> float:
         """The written value with its sign ("(311)" → -311, "—" → 0), before the table's scale."""
-        t = self.text.replace("$", "").replace(",", "").replace("%", "").strip()
-        if not re.search(r"\d", t):
-            return 0.0
-        negative = t.startswith("(") or t.lstrip("(").lstrip().startswith(("-", "−", "–"))
-        value = float(re.sub(r"[^\d.]", "", t))
-        return -value if negative else value
+        return parse_quantity(self.text).number if re.search(r"\d", self.text) else 0.0
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,10 @@ from datetime import date
 
 import numpy as np
 
+from graphs.calc import CalcError, check_operands, evaluate
+from graphs.formulas import compute, plan, shown
 from graphs.parts import asked_part, part_spans
+from graphs.statements import table_rows
 from graphs.verifier import Embed
 from pipeline.config import PipelineConfig
 from pipeline.store import SectionStore
@@ -360,9 +363,6 @@ def date_answer(question: str, sections: Sequence[Section], store: SectionStore)
 def number_answer(question: str, doc_id: str, store: SectionStore) -> Typed | None:
     """The metric or line item ``question`` asks for, computed from the statements of filing ``doc_id``; None when
     the question names no known metric or the filing's tables lack an operand (the writer answers)."""
-    from graphs.formulas import compute, plan
-    from graphs.statements import table_rows
-
     p = plan(question)
     if p is None:
         return None
@@ -384,21 +384,19 @@ def check_number(question: str, value: str, calculation: str, evidence: Sequence
                  store: SectionStore) -> ClaimCheck:
     """A computed answer recomputed from its source: every cited row is the stored text, the calculation's operands
     are numbers of the rows they cite, read in their tables' scales, and evaluating it again gives ``value``."""
-    from graphs.calc import CalcError, check_operands, evaluate
-    from graphs.formulas import plan, shown
-    from graphs.statements import table_rows
     from pipeline.types import Citation
 
     reasons: list[str] = []
     scales = {}
-    by_doc: dict[str, dict[int, float]] = {}
+    texts: dict[str, str] = {}
+    row_scales: dict[str, dict[int, float]] = {}
     for e in evidence:
-        if e.doc_id not in by_doc:
-            text = store.document_text(e.doc_id)
-            by_doc[e.doc_id] = {r.start: r.scale for r in table_rows(text)}
-            if text[e.start:e.end] != e.text:
-                reasons.append(f"the row [{e.n}] is not the stored text at {e.start}–{e.end}")
-        scales[e.n] = by_doc[e.doc_id].get(e.start, 1.0)
+        if e.doc_id not in texts:
+            texts[e.doc_id] = store.document_text(e.doc_id)
+            row_scales[e.doc_id] = {r.start: r.scale for r in table_rows(texts[e.doc_id])}
+        if texts[e.doc_id][e.start:e.end] != e.text:
+            reasons.append(f"the row [{e.n}] is not the stored text at {e.start}–{e.end}")
+        scales[e.n] = row_scales[e.doc_id].get(e.start, 1.0)
     claim = f"{value}, computed as {calculation}"
     try:
         calc = evaluate(calculation, scales)
