@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest.errors import IngestError
 from pipeline.config import IngestConfig
-from pipeline.types import FailedFile, ParsedFile
+from pipeline.types import FailedFile, IngestWarning, ParsedFile
 
 Sink = Callable[[ParsedFile], tuple[int, int]]
 """Stores a parsed file; returns (sections, passages) stored."""
@@ -103,6 +103,7 @@ class JobCounts:
     passages: int = 0
     pages: int = 0
     skipped: int = 0
+    warnings: list[IngestWarning] = field(default_factory=list)
 
 
 def plan(paths: Iterable[str | Path], stored_sha: Callable[[str], str | None]
@@ -145,6 +146,7 @@ class Consumer:
             self.counts.sections += sections
             self.counts.passages += passages
             self.counts.pages += result.pages
+            self.counts.warnings += result.warnings
         self.bar.update(1)
 
     def close(self) -> None:

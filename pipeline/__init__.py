@@ -24,6 +24,7 @@ from pipeline.types import (
     Evidence,
     GraphStep,
     IngestReport,
+    IngestWarning,
     Passage,
     ScoredSection,
     ScoredUnit,
@@ -35,7 +36,7 @@ from pipeline.types import (
 
 __all__ = [
     "ABSTAIN_TEXT", "NLI_LABELS", "UNIT_SCORERS", "Answer", "Citation", "ClaimCheck", "Document", "Draft", "Embedder", "Evidence", "GraphStep",
-    "IngestReport", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "ScoredUnit", "Section", "SectionFilter", "StoreLock",
+    "IngestReport", "IngestWarning", "Passage", "Pipeline", "PipelineConfig", "ScoredSection", "ScoredUnit", "Section", "SectionFilter", "StoreLock",
     "Trace", "Verdict", "cpu", "trained_reader_available", "trained_reader_documents", "verify_claims",
 ]
 

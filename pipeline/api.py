@@ -156,7 +156,8 @@ class Pipeline:
                 counts, failed, seconds = run_local(paths, stored_sha=store.file_sha, sink=indexer, cfg=cfg,
                                                     progress=progress)
         return IngestReport(documents=counts.documents, sections=counts.sections, passages=counts.passages,
-                            pages=counts.pages, seconds=round(seconds, 3), skipped=counts.skipped, failed=tuple(failed))
+                            pages=counts.pages, seconds=round(seconds, 3), skipped=counts.skipped, failed=tuple(failed),
+                            warnings=tuple(counts.warnings))
 
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Removes documents from the store and the index; returns how many passages went with them."""

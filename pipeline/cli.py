@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engines", default="", help="comma-separated transformers, llama_cpp: compare the engines that "
                                                  "run a local writer (load, prefill and decode tokens/s) instead")
     p.add_argument("--model", default="", help="with --engines: the [synthesize] local_model they run")
+    p.add_argument("--server", default="", help="an OpenAI-compatible server's URL (vLLM, llama.cpp server): measure "
+                                                "its batch throughput instead")
+    p.add_argument("--server-model", default="", help="with --server: the model name the server serves")
+    p.add_argument("--concurrency", default="1,4,16", help="with --server: comma-separated clients at once")
+    p.add_argument("--requests", type=_positive, default=32, help="with --server: requests per concurrency")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
@@ -140,9 +145,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         report = p.ingest(args.paths, progress=True)
     obj = {"documents": report.documents, "sections": report.sections, "passages": report.passages,
            "pages": report.pages, "seconds": report.seconds, "skipped": report.skipped,
-           "failed": [{"path": f.path, "error": f.error} for f in report.failed]}
+           "failed": [{"path": f.path, "error": f.error} for f in report.failed],
+           "warnings": [{"path": w.path, "warning": w.warning} for w in report.warnings]}
     lines = [f"ingested {report.documents} documents: {report.sections} sections, {report.passages} passages, "
              f"{report.pages} pages in {report.seconds:.1f}s; {report.skipped} unchanged skipped"]
+    lines += [f"warning: {w.path}: {w.warning}" for w in report.warnings]
     lines += [f"failed: {f.path}: {f.error}" for f in report.failed]
     _emit(args, obj, "\n".join(lines))
     return 0
@@ -322,7 +329,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from graphs.llm.bench import DEFAULT_CONTRACTS, bench_writer, table
 
         result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
-                              Path(args.contracts) if args.contracts else DEFAULT_CONTRACTS, args.engines, args.model)
+                              Path(args.contracts) if args.contracts else DEFAULT_CONTRACTS, args.engines, args.model,
+                              args.server, args.server_model, args.concurrency, args.requests)
         _emit(args, result, table(result))
         return 0
     from encoders.bench import bench_encoder

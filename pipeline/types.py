@@ -48,6 +48,9 @@ class Document:
     title: str = ""
     sha: str = ""
     metadata: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+    """What reading the file changed or doubted (stray control characters replaced, …): reported in the ingest
+    summary's warnings, not stored."""
 
     @property
     def pages(self) -> int:
@@ -350,6 +353,10 @@ class ParsedFile:
     def pages(self) -> int:
         return sum(doc.pages for doc, _ in self.documents)
 
+    @property
+    def warnings(self) -> tuple[IngestWarning, ...]:
+        return tuple(IngestWarning(doc.source or self.path, w) for doc, _ in self.documents for w in doc.warnings)
+
 
 @dataclass(frozen=True, slots=True)
 class FailedFile:
@@ -357,6 +364,14 @@ class FailedFile:
 
     path: str
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestWarning:
+    """A file the ingestion job stored, and one sentence on what it changed or doubted while reading it."""
+
+    path: str
+    warning: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,3 +385,4 @@ class IngestReport:
     seconds: float
     skipped: int
     failed: tuple[FailedFile, ...] = field(default_factory=tuple)
+    warnings: tuple[IngestWarning, ...] = field(default_factory=tuple)

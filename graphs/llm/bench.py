@@ -19,6 +19,12 @@ example, a contract's text as the evidence): per engine and prompt length, the s
 (prefill tokens/s: a one-token reply from an empty cache), decoding (tokens/s over the rest of an up to
 ``--new-tokens`` reply), and a second prompt sharing the first one's fixed prefix (llama.cpp keeps the prefix's
 cache; the transformers engine reads every prompt whole).
+
+With ``--server URL`` (and ``--server-model``, the model name the server serves) it measures an OpenAI-compatible
+server instead (vLLM, llama.cpp's server, …): the same answer prompts, sent ``--requests`` at a time from
+``--concurrency`` clients; per prompt length and concurrency, requests/s, generated tokens/s over the wall clock,
+and the latency of one request (p50, p95), with the token counts the server reports. It is the batch throughput a
+deployment that outgrows one machine gets from its serving engine.
 """
 
 from __future__ import annotations
@@ -173,6 +179,65 @@ def bench_engines(engines: list[str], model: str, tokens: list[int], new_tokens:
     return rows
 
 
+def _answer_prompts(texts: list[str], chars: int, count: int) -> list[list[dict[str, str]]]:
+    """``count`` answer prompts as the pipeline writes them, each over a different contract cut to ``chars``."""
+    from graphs.prompts import answer_messages
+    from pipeline.types import Evidence
+
+    docs = [t[:chars] for t in texts if len(t) >= chars]
+    if not docs:
+        raise ValueError(f"no contract .txt file has {chars} characters (--tokens)")
+    return [answer_messages(QUESTION, [Evidence(n=1, doc_id="d", section_id="s", start=0, end=len(d), text=d)])
+            for d in (docs * count)[:count]]
+
+
+def _request(client, url: str, model: str, messages, new_tokens: int) -> dict:
+    start = time.perf_counter()
+    resp = client.post(f"{url}/chat/completions", json={"model": model, "messages": messages,
+                                                         "max_tokens": new_tokens, "temperature": 0.0})
+    seconds = time.perf_counter() - start
+    if resp.status_code != 200:
+        raise ValueError(f"the server at {url} returned HTTP {resp.status_code}: {resp.text[:200]}")
+    usage = resp.json().get("usage") or {}
+    return {"s": seconds, "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
+
+
+def bench_server(url: str, model: str, tokens: list[int], concurrency: list[int], requests: int, new_tokens: int,
+                 folder: Path, api_key: str | None = None) -> list[dict]:
+    """Batch throughput of an OpenAI-compatible server (see the module docstring); a prompt length is in tokens,
+    cut as four characters a token and reported as the server counted it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    url = url.rstrip("/")
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.glob("*.txt"))[:200]]
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    rows = []
+    with httpx.Client(timeout=600, headers=headers, limits=httpx.Limits(max_connections=max(concurrency))) as client:
+        try:
+            client.get(f"{url}/models")
+        except httpx.HTTPError as exc:
+            raise ValueError(f"no OpenAI-compatible server answers at {url}: {exc}") from None
+        for n in tokens:
+            convs = _answer_prompts(texts, n * 4, requests)
+            _request(client, url, model, convs[0], 1)  # the first request pays for the server's warm-up
+            for c in concurrency:
+                start = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=c) as pool:
+                    done = list(pool.map(lambda m: _request(client, url, model, m, new_tokens), convs))
+                wall = time.perf_counter() - start
+                lat = sorted(d["s"] for d in done)
+                generated = sum(d["completion_tokens"] or 0 for d in done)
+                prompt = [d["prompt_tokens"] for d in done if d["prompt_tokens"] is not None]
+                rows.append({"server": url, "model": model, "prompt_tokens": statistics.median(prompt) if prompt else None,
+                             "concurrency": c, "requests": len(done), "wall_s": wall,
+                             "requests_per_s": len(done) / wall, "generated_tokens": generated,
+                             "generated_tok_s": generated / wall, "latency_p50_s": statistics.median(lat),
+                             "latency_p95_s": lat[min(len(lat) - 1, int(0.95 * len(lat)))]})
+    return rows
+
+
 def _ints(text: str, what: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -185,7 +250,8 @@ def _ints(text: str, what: str) -> list[int]:
 
 def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = "bfloat16,float32",
                  new_tokens: int = 96, repeats: int = 2, threads: int = 1,
-                 contracts: Path = DEFAULT_CONTRACTS, engines: str = "", model: str = "") -> dict:
+                 contracts: Path = DEFAULT_CONTRACTS, engines: str = "", model: str = "", server: str = "",
+                 server_model: str = "", concurrency: str = "1,4,16", requests: int = 32) -> dict:
     """``{"machine", "rows"}`` (see the module docstring); arguments as on the command line."""
     import torch
 
@@ -196,10 +262,18 @@ def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = 
     names = [d.strip() for d in dtypes.split(",") if d.strip()]
     if not names or any(d not in LOCAL_DTYPES or d == "auto" for d in names):
         raise ValueError(f"--dtype must be float32 and/or bfloat16, not {dtypes!r}")
-    if new_tokens < 1 or repeats < 1 or threads < 1:
-        raise ValueError("--new-tokens, --repeats and --threads must be at least 1")
+    if new_tokens < 1 or repeats < 1 or threads < 1 or requests < 1:
+        raise ValueError("--new-tokens, --repeats, --threads and --requests must be at least 1")
     if not Path(contracts).is_dir():
         raise ValueError(f"{contracts}: no such folder of contract .txt files (--contracts)")
+    if server:
+        if not server.startswith(("http://", "https://")):
+            raise ValueError(f"--server must be an http(s) URL such as http://127.0.0.1:8000/v1, not {server!r}")
+        if not server_model:
+            raise ValueError("--server needs --server-model, the model name the server serves")
+        rows = bench_server(server, server_model, lengths, _ints(concurrency, "--concurrency"), requests, new_tokens,
+                            Path(contracts), os.environ.get("OPENAI_API_KEY"))
+        return {"machine": {"cpu": cpu_model()}, "server": rows}
     torch.set_num_threads(threads)
     if engines:
         chosen = [e.strip() for e in engines.split(",") if e.strip()]
@@ -211,6 +285,14 @@ def bench_writer(tokens: str = "1000,3000", batches: str = "1,4", dtypes: str = 
 
 def table(result: dict) -> str:
     """The result as a Markdown table."""
+    if "server" in result:
+        lines = ["| model | prompt tokens | concurrency | requests | wall s | requests/s | generated tok/s | "
+                 "latency p50 s | latency p95 s |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in result["server"]:
+            lines.append(f"| {r['model']} | {r['prompt_tokens']} | {r['concurrency']} | {r['requests']} | "
+                         f"{r['wall_s']:.1f} | {r['requests_per_s']:.2f} | {r['generated_tok_s']:.1f} | "
+                         f"{r['latency_p50_s']:.2f} | {r['latency_p95_s']:.2f} |")
+        return "\n".join(lines)
     if "engines" in result:
         lines = ["| engine | model | load s | prompt tokens | prefill s | prefill tok/s | reply tokens | decode tok/s | "
                  "second prompt, shared prefix: prefill s |", "|---|---|---|---|---|---|---|---|---|"]
@@ -241,11 +323,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contracts", type=Path, default=DEFAULT_CONTRACTS, help="a folder of contract .txt files")
     parser.add_argument("--engines", default="", help="transformers and/or llama_cpp: compare the engines instead")
     parser.add_argument("--model", default="", help="the local_model the engines run (default smollm2-135m)")
+    parser.add_argument("--server", default="", help="an OpenAI-compatible server's URL: its batch throughput instead")
+    parser.add_argument("--server-model", default="", help="with --server: the model name it serves")
+    parser.add_argument("--concurrency", default="1,4,16", help="with --server: clients at once, comma-separated")
+    parser.add_argument("--requests", type=int, default=32, help="with --server: requests per concurrency")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
         result = bench_writer(args.tokens, args.batch, args.dtype, args.new_tokens, args.repeats, args.threads,
-                              args.contracts, args.engines, args.model)
+                              args.contracts, args.engines, args.model, args.server, args.server_model,
+                              args.concurrency, args.requests)
     except ValueError as exc:
         parser.error(str(exc))
     print(json.dumps(result) if args.json else table(result))
