@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ingest.errors import IngestError
 from pipeline.config import IngestConfig
-from pipeline.types import FailedFile, IngestWarning, ParsedFile
+from pipeline.types import Document, FailedFile, IngestWarning, ParsedFile
 
 Sink = Callable[[ParsedFile], tuple[int, int]]
 """Stores a parsed file; returns (sections, passages) stored."""
@@ -74,19 +74,27 @@ def unit_sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def parse_unit(path: str, sha: str, cfg: IngestConfig) -> ParsedFile | FailedFile:
-    """Read and sectionize one unit (runs in a worker process)."""
+def read_documents(path: str | Path, cfg: IngestConfig) -> list[Document]:
+    """The documents one unit holds as they would be stored: text, kind and metadata (raises ``IngestError``)."""
     from ingest.metadata import with_metadata
     from ingest.readers import read
-    from ingest.sectionizers import detect_kind, sectionize
+    from ingest.sectionizers import detect_kind
+
+    out = []
+    for doc in read(path, max_bytes=int(cfg.max_file_mb * 2**20)):
+        if doc.kind == "generic":
+            doc = replace(doc, kind=detect_kind(doc.text))
+        out.append(with_metadata(doc, cfg.metadata_min_confidence))
+    return out
+
+
+def parse_unit(path: str, sha: str, cfg: IngestConfig) -> ParsedFile | FailedFile:
+    """Read and sectionize one unit (runs in a worker process)."""
+    from ingest.sectionizers import sectionize
 
     try:
-        docs = read(path, max_bytes=int(cfg.max_file_mb * 2**20))
         out = []
-        for doc in docs:
-            if doc.kind == "generic":
-                doc = replace(doc, kind=detect_kind(doc.text))
-            doc = with_metadata(doc)
+        for doc in read_documents(path, cfg):
             sections = sectionize(doc, target_tokens=cfg.target_tokens, max_tokens=cfg.max_tokens)
             out.append((doc, tuple(sections)))
         return ParsedFile(path=path, sha=sha, documents=tuple(out))

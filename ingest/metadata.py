@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pipeline.types import Document
@@ -56,69 +56,207 @@ def _words(name: str) -> list[str]:
     return [w for w in re.findall(r"[a-z0-9]+", name.lower().replace("&", " ")) if w not in _SUFFIXES]
 
 
-def _registrant(head: str) -> str | None:
-    m = _REGISTRANT.search(head)
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One metadata value, how sure the reader is of it, and where in the text it was read."""
+
+    value: str
+    confidence: float
+    how: str
+    start: int
+    end: int
+
+
+ACCEPT = 0.5
+"""A cover-page value read with less confidence than this gives way to the document's own headers and title."""
+
+_LABEL_WORDS = re.compile(
+    r"\b(?:state|jurisdiction|incorporation|organi[sz]ation|address|telephone|employer|identification|commission|"
+    r"file\s+n(?:umber|o)|registrant|transition|pursuant|report|act\s+of|securities|zip\s+code|area\s+code|"
+    r"mark\s+one|form\s+10|washington|charter|exchange)\b|[()]|\d{2}-\d{5,}|^\W*$", re.I)
+_SEGMENT = re.compile(r"\n|\t|_{3,}|\s{3,}")
+_SMALL_CAPS = re.compile(r"\b([A-Z]) ([A-Z]{2,})\b")
+
+
+def _clean_name(text: str) -> str:
+    name = re.sub(r"\s+", " ", text).strip(" ,;:.-_\"“”") if text.strip().endswith(",") else \
+        re.sub(r"\s+", " ", text).strip(" ,;:-_\"“”")
+    if name.isupper() or not re.search(r"[a-z]", name):
+        name = _SMALL_CAPS.sub(r"\1\2", name)  # "MGM R ESORTS I NTERNATIONAL": small capitals extracted apart
+    return name
+
+
+def _name_part(segment: str) -> bool:
+    """A piece of a name: letters, no label words, not a date (a legal suffix alone, "INC.", counts)."""
+    return (not _LABEL_WORDS.search(segment) and bool(re.search(r"[A-Za-z]{2}", segment))
+            and not re.search(_DATE, segment) and not re.fullmatch(r"[\W\d]*\d[\W\d]*", segment))
+
+
+def _name_like(segment: str) -> bool:
+    return _name_part(segment) and bool(_words(segment))
+
+
+def _segments(text: str, offset: int) -> list[tuple[str, int, int]]:
+    """Non-blank pieces of ``text`` between line breaks, tabs, underscore rules and wide gaps, with offsets."""
+    out, at = [], 0
+    for m in [*_SEGMENT.finditer(text), None]:
+        stop = m.start() if m else len(text)
+        piece = text[at:stop]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            out.append((piece.strip(), offset + at + lead, offset + at + lead + len(piece.strip())))
+        at = m.end() if m else len(text)
+    return out
+
+
+def _registrant(text: str) -> Read | None:
+    """The registrant as the form defines it: the name printed above "(Exact name of registrant as specified in
+    its charter)" (a name extracted one word per line is joined back), or, where the cover sets the label first,
+    the first name-like line below it. A neighbouring label ("State of incorporation", an address) is never taken."""
+    m = _REGISTRANT.search(text[:20000])
     if not m:
         return None
-    before = head[max(0, m.start() - 300):m.start()]
-    lines = [ln.strip(" \t_-") for ln in re.split(r"[\n\r]|\s{3,}", before) if ln.strip(" \t_-")]
-    for line in reversed(lines[-3:]):
-        if _words(line) and not _BOILERPLATE.search(line):
-            return re.sub(r"\s+", " ", line)
+    lo = max(0, m.start() - 300)
+    before = _segments(text[lo:m.start()], lo)
+    picked: list[tuple[str, int, int]] = []
+    for seg in reversed(before):
+        if not _name_part(seg[0]):
+            if picked or not re.fullmatch(r"[\W_]*", seg[0]):
+                break
+            continue
+        if picked and (len(seg[0].split()) > 3 or len(picked[0][0].split()) > 3
+                       or sum(len(p[0].split()) for p in picked) >= 6):
+            break
+        picked.insert(0, seg)
+        if len(seg[0].split()) > 3:
+            break
+    if picked:
+        name = _clean_name(" ".join(p[0] for p in picked))
+        if _words(name):
+            return Read(name, 0.95, "the name above “(Exact name of registrant as specified in its charter)”",
+                        picked[0][1], picked[-1][2])
+    label_end = text.find(")", m.end(), m.end() + 200)
+    below = _segments(text[label_end + 1:label_end + 400], label_end + 1)[:4]
+    for seg, after in zip(below, [*below[1:], ("", 0, 0)], strict=True):
+        if re.match(r"\(|state\b|jurisdiction", after[0], re.I):
+            continue  # "Delaware" above "(State or other jurisdiction …)" is that label's value, not the registrant
+        if _name_like(seg[0]):
+            return Read(_clean_name(seg[0]), 0.8, "the name below “Exact name of registrant as specified in its charter”",
+                        seg[1], seg[2])
     return None
 
 
-def _after_file_number(head: str) -> str | None:
-    m = _FILE_NUMBER.search(head)
+def _after_file_number(text: str) -> Read | None:
+    m = _FILE_NUMBER.search(text[:4000])
     if not m:
         return None
-    lines = [ln.strip() for ln in head[m.end():m.end() + 400].splitlines()[1:8] if ln.strip()]
-    for line, after in zip(lines, lines[1:] + [""]):
-        if re.search(r"state\s+(?:or\s+other\s+jurisdiction|of\s+incorporation)|address\s+of\s+principal", after, re.I):
-            continue  # "Delaware" above "(State or other jurisdiction …)" is not the registrant
-        if line[0].isalpha() and _words(line) and not _BOILERPLATE.search(line) and not re.search(r"\d{2}-\d{5,}", line):
-            return re.sub(r"\s+", " ", line)
+    lines = _segments(text[m.end():m.end() + 600], m.end())
+    for (line, a, b), after in zip(lines[:6], [*lines[1:7], ("", 0, 0)]):
+        if after[0].startswith("(") or re.search(
+                r"state\s+(?:or\s+other\s+jurisdiction|of\s+incorporation)|address\s+of\s+principal", after[0], re.I):
+            continue  # "Delaware" above "(State or other jurisdiction …)" is that label's value, not the registrant
+        if line[0].isalpha() and _name_like(line):
+            return Read(_clean_name(line), 0.7, "the first name below the Commission file number", a, b)
     return None
 
 
-def _most_named(text: str) -> str | None:
+def _most_named(text: str) -> Read | None:
     counts = Counter(name for m in _ORG.finditer(text)
                      if set(_words(name := re.sub(r"\s+", " ", m.group(0)))) - _GENERIC)
     if counts:
         name, n = counts.most_common(1)[0]
         if n >= 3:
-            return name
+            at = text.find(name) if name in text else 0
+            return Read(name, 0.4, f"the organisation the document names most ({n} times)", at, at + len(name))
     return None
 
 
-def filing_metadata(text: str) -> dict[str, str]:
-    head, cover = text[:20000], text[:4000]
-    meta: dict[str, str] = {}
-    ticker = _TICKER_NAME.search(head)
-    if company := _registrant(head) or _after_file_number(cover):
-        meta["company"] = company
-    elif ticker:
-        meta["company"] = re.sub(r"^.*?[–—-]\s+", "", ticker.group(1)).strip(" ,")
-    elif company := _most_named(text[:400000]):
-        meta["company"] = company
+def _company(text: str, accept: float) -> Read | None:
+    ticker = _TICKER_NAME.search(text[:20000])
+    candidates = [_registrant(text), _after_file_number(text)]
     if ticker:
-        meta["ticker"] = ticker.group(2)
+        name = re.sub(r"^.*?[–—-]\s+", "", ticker.group(1)).strip(" ,")
+        at = ticker.start(1) + ticker.group(1).find(name)
+        candidates.append(Read(name, 0.6, f"the name before its ticker ({ticker.group(2)})", at, at + len(name)))
+    candidates.append(_most_named(text[:400000]))
+    found = [c for c in candidates if c]
+    sure = [c for c in found if c.confidence >= accept]
+    return sure[0] if sure else (found[0] if found else None)
+
+
+_MONTHS_ELAPSED = {"three": 3, "six": 6, "nine": 9, "3": 3, "6": 6, "9": 9, "thirteen": 3, "twenty-six": 6,
+                   "thirty-nine": 9, "13": 3, "26": 6, "39": 9}
+
+
+def _fiscal_year_of_quarter(text: str, end: date) -> tuple[str, float, str]:
+    """The fiscal year a quarter ending ``end`` belongs to, named as FinanceBench and most analysts name it: the
+    calendar year in which that fiscal year ends. Read from "six months ended <end>" (the year ends 12 − 6 months
+    later) or, failing that, from the "fiscal YYYY" the report names most."""
+    date_re = rf"{_MONTH}\s+{end.day},?\s+{end.year}"
+    elapsed = [_MONTHS_ELAPSED[m.group(1).lower()] for m in re.finditer(
+        rf"\b(three|six|nine|thirteen|twenty-six|thirty-nine|3|6|9|13|26|39)[\s-]+(?:months|weeks)\s+ended\s+{date_re}",
+        text[:200000], re.I)]
+    if elapsed:
+        k = max(elapsed)
+        months = end.month + (12 - k)
+        year_end = date(end.year + (months - 1) // 12, (months - 1) % 12 + 1, 1)
+        # a 52/53-week quarter ends a few days after its month: "July 2" closes June
+        year = year_end.year - 1 if end.day <= 7 and year_end.month == 1 else year_end.year
+        return str(year), 0.9, f"its {k} months ended {end.isoformat()}: the fiscal year ends {12 - k} months later"
+    named = Counter(re.findall(r"\bfiscal\s+(?:year\s+)?((?:19|20)\d\d)\b", text[:200000], re.I))
+    named = Counter({y: n for y, n in named.items() if y in (str(end.year), str(end.year + 1))})
+    if named:
+        return named.most_common(1)[0][0], 0.6, "the fiscal year the report names most"
+    return str(end.year), 0.5, "the year of the period end"
+
+
+_EARNINGS_PERIOD = re.compile(rf"(?:quarter|year|period|weeks)[^.]{{0,80}}?\bended\s+{_DATE}", re.I)
+
+
+def read_filing(text: str, accept: float = ACCEPT) -> dict[str, Read]:
+    """Each filing field read from the cover page as the form defines it, with its confidence and place; a company
+    read with less confidence than ``accept`` gives way to a surer candidate (the first found where none is)."""
+    head, cover = text[:20000], text[:4000]
+    out: dict[str, Read] = {}
+    if company := _company(text, accept):
+        out["company"] = company
+    if ticker := _TICKER_NAME.search(head):
+        out["ticker"] = Read(ticker.group(2), 0.9, "the ticker beside the company's name", ticker.start(2), ticker.end(2))
     if m := _FORM.search(cover):
-        meta["form"] = m.group(1).upper()
-    elif re.search(r"\bannounce[sd]?\b[^.]{0,80}\bresults\b", head, re.I):
-        meta["form"] = "earnings"
-    end = None
-    if meta.get("form") == "earnings":
-        pass
+        out["form"] = Read(m.group(1).upper(), 0.95, "“FORM …” on the cover page", m.start(), m.end())
+    elif m := re.search(r"\bannounce[sd]?\b[^.]{0,80}\bresults\b", head, re.I):
+        out["form"] = Read("earnings", 0.7, "an announcement of results (an earnings release)", m.start(), m.end())
+    form = out["form"].value if "form" in out else ""
+    period = None
+    if form == "earnings":
+        if m := _EARNINGS_PERIOD.search(head[:3000]):
+            period = (m, 0.8, "the period the release reports on")
     elif m := _PERIOD.search(cover):
-        end = _iso(*m.groups())
+        period = (m, 0.95, "“For the fiscal year / quarterly period ended …” on the cover page")
     elif m := _REPORT_DATE.search(cover):
-        end = _iso(*m.groups())
-    if end:
-        meta["period_end"] = end
-        meta["fiscal_year"] = end[:4]
-    elif meta.get("form") == "earnings" and (m := _ANNOUNCE_YEAR.search(head)):
-        meta["fiscal_year"] = m.group(1)
+        period = (m, 0.9, "“Date of report” on the cover page")
+    end = _iso(*period[0].groups()[-3:]) if period else None
+    if period and end:
+        m, conf, how = period
+        out["period_end"] = Read(end, conf, how, m.start(), m.end())
+        if form == "10-Q":
+            year, c, why = _fiscal_year_of_quarter(text, date.fromisoformat(end))
+            out["fiscal_year"] = Read(year, min(conf, c), why, m.start(), m.end())
+        else:
+            out["fiscal_year"] = Read(end[:4], conf, "the year its fiscal year or period ends", m.start(), m.end())
+    elif form == "earnings" and (m := _ANNOUNCE_YEAR.search(head)):
+        out["fiscal_year"] = Read(m.group(1), 0.5, "the year the announcement names", m.start(1), m.end(1))
+    return out
+
+
+def filing_metadata(text: str, accept: float = ACCEPT) -> dict[str, str]:
+    """The filing's fields (``company``, ``ticker``, ``form``, ``period_end``, ``fiscal_year``) and, for each,
+    ``<field>_from`` (how and where it was read: ``… [start:end]``) and ``<field>_confidence``."""
+    meta: dict[str, str] = {}
+    for key, r in read_filing(text, accept).items():
+        meta[key] = r.value
+        meta[f"{key}_from"] = f"{r.how} [{r.start}:{r.end}]"
+        meta[f"{key}_confidence"] = f"{r.confidence:.2f}"
     return meta
 
 
@@ -164,15 +302,15 @@ def contract_metadata(text: str) -> dict[str, str]:
     return meta
 
 
-def with_metadata(doc: Document) -> Document:
+def with_metadata(doc: Document, accept: float = ACCEPT) -> Document:
     """``doc`` with the metadata its kind allows added (fields it already has win)."""
     if doc.kind == "filing":
-        found = filing_metadata(doc.text)
+        found = filing_metadata(doc.text, accept)
     elif doc.kind == "contract":
         found = contract_metadata(doc.text)
     elif doc.kind == "generic":
         # an earnings release or exhibit the filing detector did not claim: keep what names a company
-        found = filing_metadata(doc.text)
+        found = filing_metadata(doc.text, accept)
         if "ticker" not in found and "form" not in found:
             return doc
     else:

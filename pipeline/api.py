@@ -177,7 +177,20 @@ class Pipeline:
         return self._open_store().passages(limit)
 
     def document(self, doc_id: str) -> Document:
+        """A stored document: its text, pages, kind and metadata (each filing field with ``<field>_from``, where
+        and how it was read, and ``<field>_confidence``)."""
         return self._open_store().document(doc_id)
+
+    def read(self, path: str | Path) -> list[Document]:
+        """The documents ``path`` would be stored as (text, kind, metadata, warnings), read without storing them;
+        a file that cannot be ingested raises ``ValueError`` with its one-line reason."""
+        from ingest.errors import IngestError
+        from ingest.job import read_documents
+
+        try:
+            return read_documents(path, self.config.ingest)
+        except IngestError as exc:
+            raise ValueError(str(exc)) from None
 
     def documents(self, under: str | Path | None = None) -> list[str]:
         """Stored document ids; with ``under``, those read from that file or from files below that folder."""

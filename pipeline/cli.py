@@ -160,6 +160,8 @@ def cmd_sections(args: argparse.Namespace) -> int:
 
     with Pipeline(args.store, _config(args)) as p:
         sections = p.sections(args.doc)
+        docs = {d: p.document(d) for d in dict.fromkeys(s.doc_id for s in sections)}
+    documents = [_document_json(doc) for doc in docs.values()]
     rows = []
     for s in sections:
         row = {"id": s.id, "doc_id": s.doc_id, "path": list(s.path), "title": s.title, "start": s.start, "end": s.end,
@@ -169,8 +171,20 @@ def cmd_sections(args: argparse.Namespace) -> int:
         rows.append(row)
     human = "\n".join(f"{s.doc_id}\t{' › '.join(s.path)}\t[{s.start}:{s.end}]\tpages {s.pages[0]}-{s.pages[-1]}\t{s.tokens} tokens"
                       + (f"\n{s.text}\n" if args.with_text else "") for s in sections)
-    _emit(args, {"sections": rows}, human or "no sections")
+    if args.doc and docs:
+        human = "\n".join(f"{k}: {v}" for k, v in documents[0]["metadata"].items()) + "\n\n" + human
+    _emit(args, {"documents": documents, "sections": rows}, human or "no sections")
     return 0
+
+
+def _document_json(doc) -> dict:
+    """A stored document's identity and metadata: each field's value, and where and how surely it was read."""
+    meta = dict(doc.metadata)
+    fields = {k: v for k, v in meta.items() if not k.endswith(("_from", "_confidence"))}
+    read_from = {k: {"from": meta[f"{k}_from"], "confidence": float(meta[f"{k}_confidence"])}
+                 for k in fields if f"{k}_from" in meta and f"{k}_confidence" in meta}
+    return {"id": doc.id, "source": doc.source, "kind": doc.kind, "title": doc.title, "pages": doc.pages,
+            "metadata": fields, "metadata_read_from": read_from}
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -57,6 +57,9 @@ class IngestConfig:
     engine: EngineName = "local"
     max_file_mb: float = 200.0
     """Files larger than this are refused (recorded in ``failed``)."""
+    metadata_min_confidence: float = 0.5
+    """A filing's company read from its cover page with less confidence than this (a name found only beside its
+    ticker, or the organisation it names most) gives way to a surer reading."""
 
     def __post_init__(self) -> None:
         if self.target_tokens <= 0 or self.max_tokens < self.target_tokens:
@@ -65,6 +68,8 @@ class IngestConfig:
             raise ValueError("ingest: workers must be at least 1")
         if self.engine not in ("local", "ray"):
             raise ValueError(f"ingest: unknown engine {self.engine!r}; use 'local' or 'ray'")
+        if not 0.0 <= self.metadata_min_confidence <= 1.0:
+            raise ValueError("ingest: metadata_min_confidence must be between 0 and 1")
 
 
 @dataclass(frozen=True)
