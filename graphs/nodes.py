@@ -41,7 +41,8 @@ def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
     t0 = time.perf_counter()
     cfg = ctx.config.retrieve
     found = ctx.retriever.retrieve(state.question, state.top_sections, state.doc_ids, state.filters)
-    changes: dict = {"sections": list(found.sections), "qtype": classify(state.question)}
+    changes: dict = {"sections": list(found.sections), "qtype": classify(state.question), "scope": found.scope,
+                     "notice": found.notice}
     if not ctx.config.summarize.enabled:  # the evidence comes from the best passages instead
         evidence = select_evidence(state.question, found.passages, ctx.store, ctx.embed,
                                    max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
@@ -246,13 +247,18 @@ def quote(state: QAState) -> dict:
     return {"draft": extractive(state.evidence), "quoted": True, "claims": []}
 
 
+def _noticed(state: QAState, text: str) -> str:
+    """The answer's text after what the reader must know first (a named period no stored filing covers)."""
+    return f"{state.notice}\n\n{text}" if state.notice else text
+
+
 def finalize(state: QAState) -> dict:
     kept = [c for c in state.claims if c.supported]
     kind = state.qtype
     if not kept:
         # a yes-no question the reader finds not mentioned is answered NotMentioned (and abstains)
         value = "NotMentioned" if state.typed == "yesno" else None
-        return {"answer": Answer(text=ABSTAIN_TEXT, citations=(), abstained=True, support=0.0,
+        return {"answer": Answer(text=_noticed(state, ABSTAIN_TEXT), citations=(), abstained=True, support=0.0,
                                  sections=tuple(state.sections), timings=tuple(state.timings.items()), kind=kind,
                                  value=value)}
     citations: list[Citation] = []
@@ -269,7 +275,7 @@ def finalize(state: QAState) -> dict:
     if state.typed == "list":
         value = tuple(re.sub(r"\s+", " ", c.claim) for c in kept)
     sep = "; " if state.typed == "list" else " "
-    answer = Answer(text=state.lead + sep.join(parts), citations=tuple(citations), abstained=False,
+    answer = Answer(text=_noticed(state, state.lead + sep.join(parts)), citations=tuple(citations), abstained=False,
                     support=len(kept) / len(state.claims), sections=tuple(state.sections),
                     timings=tuple(state.timings.items()), kind=kind, value=value)
     return {"answer": answer}

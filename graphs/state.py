@@ -28,6 +28,10 @@ class QAInput:
 class QAState(QAInput):
     qtype: str = ""
     """The answer type the question asks for (``graphs.qtype.classify``), set by ``retrieve``."""
+    scope: str = ""
+    """Which documents retrieval kept or ranked first, and why (``Retrieval.scope``)."""
+    notice: str = ""
+    """Said before the answer: the question names a period no stored filing covers (``Retrieval.notice``)."""
     sections: list[ScoredSection] = field(default_factory=list)
     """Retrieved sections, best first."""
     evidence: list[Evidence] = field(default_factory=list)

@@ -93,7 +93,8 @@ def _name_part(segment: str) -> bool:
 
 
 def _name_like(segment: str) -> bool:
-    return _name_part(segment) and bool(_words(segment))
+    """A whole name: a name part with a significant word, short (a sentence is not a name)."""
+    return _name_part(segment) and bool(_words(segment)) and len(segment) <= 80 and len(segment.split()) <= 8
 
 
 def _segments(text: str, offset: int) -> list[tuple[str, int, int]]:

@@ -229,12 +229,14 @@ def _trace_json(trace) -> dict:
         "claims": [{"claim": c.claim, "supported": c.supported, "support": round(c.support, 4),
                     "evidence": list(c.evidence), "reasons": list(c.reasons)} for c in trace.claims],
         "route": list(trace.route),
+        "scope": trace.scope,
         "timings": dict(trace.timings),
     }
 
 
 def _trace_lines(trace) -> list[str]:
-    lines = [f"route: {' → '.join(trace.route)}", "evidence given to the writer:"]
+    lines = [f"route: {' → '.join(trace.route)}"] + ([f"scope: {trace.scope}"] if trace.scope else [])
+    lines.append("evidence given to the writer:")
     lines += [f"  [{ev.n}] {ev.doc_id} [{ev.start}:{ev.end}] ({ev.score:.2f}) {_short(ev.text, 160)}"
               for ev in trace.evidence]
     lines += ["claims:"] + [f"  {'kept' if c.supported else 'dropped'} ({c.support:.2f}) {_short(c.claim, 160)}"

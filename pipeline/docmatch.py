@@ -4,9 +4,12 @@ A question such as "What was Adobe's operating cash flow ratio in FY2015?" names
 fiscal year; every Adobe 10-K mentions 2015 in some table, so neither dense nor lexical passage
 search can tell the 2015 filing from the 2016 one. Document metadata (``ingest.metadata``) can: the
 documents whose names the question mentions are kept (the best-matching names only), and those
-among them whose fiscal year (and form) the question names are boosted. A boost, not a filter: an
-earnings release for fiscal 2022 is where "is growth expected to accelerate in FY2023?" is
-answered. A question naming nothing is searched everywhere.
+among them whose fiscal year (and form) the question names are ranked first: every section of the
+named period's filing above every section of the company's other filings, which are still searched
+(a filing's comparatives hold earlier years). A question about what is expected for a year also takes
+the year before it (an earnings release for fiscal 2022 is where "is growth expected to accelerate in
+FY2023?" is answered). A question naming a year no stored filing covers gets a notice saying so.
+A question naming nothing is searched everywhere.
 
 >>> focus = match_documents("Adobe's FY2015 revenue?", profiles)
 >>> focus.doc_ids, focus.boosts, focus.reason
@@ -62,6 +65,12 @@ class DocFocus:
     reason: str = ""
     boosts: dict[str, float] = field(default_factory=dict)
     """Section-score multipliers for documents whose fiscal year or form the question names."""
+    tiers: dict[str, int] = field(default_factory=dict)
+    """Rank tier per document when the question names a period or form (lower first, every section of a tier above
+    every section of the next): 0 the filing of the latest named year, 1 another named year, 2 another period; the
+    named form before other forms within each. Empty: rank by score alone."""
+    notice: str = ""
+    """Set when the question names a period no stored filing of the company covers: said in the answer."""
 
 
 def question_years(question: str) -> set[str]:
@@ -84,8 +93,23 @@ def _name_score(name: tuple[str, ...], q_tokens: set[str], q_proper: set[str]) -
     return sum(t in q_tokens for t in name) / len(name)
 
 
+_FORWARD = re.compile(r"\b(?:forecast\w*|expect\w*|guidance|outlook|project(?:ed|ing|ion|ions)?|anticipat\w*|"
+                      r"plan(?:s|ned)?\s+to|will|target(?:s|ed)?|predict\w*)\b", re.I)
+
+
+def period_years(question: str) -> tuple[set[str], str]:
+    """The fiscal years whose filings answer the question, and why: the years it names, and for a question about
+    what is expected, forecast or planned for a year, the year before it too (a forecast of FY2023 is published in
+    FY2022's reports)."""
+    years = question_years(question)
+    if years and _FORWARD.search(question):
+        return years | {str(int(y) - 1) for y in years}, "forward-looking: the year before each named year too"
+    return years, ""
+
+
 def match_documents(question: str, profiles: Sequence[DocProfile], min_name_score: float = 0.5,
                     boost: float = 2.0) -> DocFocus:
+    """The documents the question names, with the rank tier of each (see ``DocFocus.tiers``) and the reason."""
     q_tokens = set(name_tokens(question))
     q_proper = {w.lower() for w in re.findall(r"\b(?:[A-Z][\w]*|\d\w*)", question.replace("&", " "))}
     q_proper = {t for w in q_proper for t in re.findall(r"[a-z0-9]+", w)}
@@ -101,15 +125,34 @@ def match_documents(question: str, profiles: Sequence[DocProfile], min_name_scor
     named = sorted({" ".join(n) for p in kept for n in p.names if _name_score(n, q_tokens, q_proper) == top})
     reasons = [f"names {', '.join(named)}"]
     boosts: dict[str, float] = {}
-    years = question_years(question)
-    if years and (in_year := [p for p in kept if set(p.years) & years]):
-        for p in in_year:
-            boosts[p.doc_id] = boost
-        reasons.append(f"fiscal year {', '.join(sorted(set(y for p in in_year for y in p.years) & years))}")
+    tiers: dict[str, int] = {}
+    notice = ""
+    years, why = period_years(question)
+    if years:
+        in_year = [p for p in kept if set(p.years) & years]
+        if in_year:
+            latest = max(y for p in in_year for y in set(p.years) & years)
+            for p in kept:
+                tiers[p.doc_id] = 0 if latest in p.years else 1 if set(p.years) & years else 2
+            for p in in_year:
+                boosts[p.doc_id] = boost
+            wrong = sorted(p.doc_id for p in kept if tiers[p.doc_id] == 2)
+            reasons.append(f"fiscal year {', '.join(sorted(set(y for p in in_year for y in p.years) & years))}"
+                           + (f" ({why})" if why else "")
+                           + (f"; ranked below every section of that period: {', '.join(wrong)}" if wrong else ""))
+        else:
+            stored = sorted({y for p in kept for y in p.years})
+            notice = (f"No stored filing of {', '.join(named)} is for fiscal {', '.join(sorted(question_years(question)))}"
+                      + (f" (stored: fiscal {', '.join(stored)})" if stored else "")
+                      + "; this answer is read from the filings that are stored.")
+            reasons.append(f"no filing of fiscal {', '.join(sorted(years))}: all of the company's filings searched")
     q_lower = question.lower()
     forms = {f for key, f in _FORMS.items() if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", q_lower)}
     if forms and (of_form := [p for p in kept if p.form in forms]):
+        for p in kept:
+            if p.form not in forms:
+                tiers[p.doc_id] = tiers.get(p.doc_id, 0) + 3  # the named form first, within each period tier
         for p in of_form:
             boosts[p.doc_id] = boosts.get(p.doc_id, 1.0) * boost
         reasons.append(f"form {', '.join(sorted(forms))}")
-    return DocFocus(sorted(p.doc_id for p in kept), "; ".join(reasons), boosts)
+    return DocFocus(sorted(p.doc_id for p in kept), "; ".join(reasons), boosts, tiers, notice)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.config import RetrieveConfig
-from pipeline.docmatch import DocProfile, match_documents
+from pipeline.docmatch import DocFocus, DocProfile, match_documents
 from pipeline.index import PassageIndex
 from pipeline.store import SectionStore
 from pipeline.types import Retrieval, ScoredPassage, ScoredSection, Section, SectionFilter
@@ -94,11 +94,10 @@ class Retriever:
             self._profiles = (gen, [DocProfile.from_metadata(*r) for r in rows], {r[0]: r[1] for r in rows})
         return self._profiles[1], self._profiles[2]
 
-    def scope(self, question: str, doc_ids: Sequence[str] | None, filters: SectionFilter | None
-              ) -> tuple[list[str] | None, str, dict[str, float]]:
-        """The documents to search (``None``: all), why, and per-document score multipliers."""
+    def scope(self, question: str, doc_ids: Sequence[str] | None, filters: SectionFilter | None) -> DocFocus:
+        """The documents to search (``doc_ids`` ``None``: all), why, and how their sections rank (``DocFocus``)."""
         if doc_ids:
-            return list(doc_ids), "", {}
+            return DocFocus(list(doc_ids))
         profiles, kinds = self._doc_profiles()
         allowed = None
         if filters and filters.kinds:
@@ -107,13 +106,14 @@ class Retriever:
         if self.cfg.match_metadata:
             focus = match_documents(question, profiles)
             if focus.doc_ids is not None:
-                return focus.doc_ids, focus.reason, focus.boosts
-        return allowed, "", {}
+                return focus
+        return DocFocus(allowed)
 
     def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None,
                  filters: SectionFilter | None = None) -> Retrieval:
         cfg = self.cfg
-        docs, why, boosts = self.scope(question, doc_ids, filters)
+        focus = self.scope(question, doc_ids, filters)
+        docs, why, tiers = focus.doc_ids, focus.reason, focus.tiers
         if docs is not None and not docs:
             return Retrieval(sections=(), passages=(), scope="no document matches the filters")
         restrict = self.store.passage_rowids(docs) if docs is not None else None
@@ -132,9 +132,9 @@ class Retriever:
                 by_section[passages[pid].section_id].append(score)
         scored = section_scores(by_section)
         sections = self.store.sections_by_id(scored)
-        ranked = sorted(((sections[sid], sc * boosts.get(sections[sid].doc_id, 1.0))
-                         for sid, sc in scored.items() if sid in sections),
-                        key=lambda pair: (-pair[1], pair[0].doc_id, pair[0].ordinal))
+        # a named period's filing ranks wholly above the company's other filings (``DocFocus.tiers``)
+        ranked = sorted(((sections[sid], sc) for sid, sc in scored.items() if sid in sections),
+                        key=lambda pair: (tiers.get(pair[0].doc_id, 0), -pair[1], pair[0].doc_id, pair[0].ordinal))
         if filters is not None:
             ranked = [(s, sc) for s, sc in ranked if filters.keeps(s)]
         chosen = select_within_budget(ranked, top_sections or cfg.top_sections, cfg.token_budget)
@@ -146,7 +146,7 @@ class Retriever:
             selected += added
             out_passages += extra
         out_passages.sort(key=lambda sp: -sp.score)
-        return Retrieval(sections=tuple(selected), passages=tuple(out_passages), scope=why)
+        return Retrieval(sections=tuple(selected), passages=tuple(out_passages), scope=why, notice=focus.notice)
 
     def _expand(self, selected: list[ScoredSection], room: int, qvec: np.ndarray
                 ) -> tuple[list[ScoredSection], list[ScoredPassage]]:

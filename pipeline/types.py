@@ -195,7 +195,10 @@ class Retrieval:
     sections: tuple[ScoredSection, ...]
     passages: tuple[ScoredPassage, ...]
     scope: str = ""
-    """Why retrieval was restricted to some documents ("names Adobe Systems; fiscal year 2015"), or ""."""
+    """Why retrieval was restricted to some documents or ranked some first ("names adobe systems; fiscal year 2015;
+    ranked below every section of that period: ADOBE_2016_10K"), or ""."""
+    notice: str = ""
+    """Set when the question names a period no stored filing covers ("No stored filing of … is for fiscal 2019")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,10 @@ class Trace:
     "finalize")``; a question resumed after an interruption lists only the nodes run after the resume."""
     timings: tuple[tuple[str, float], ...] = ()
     """Seconds per node (a node that ran twice counts both runs)."""
+    scope: str = ""
+    """Which documents retrieval kept and which it ranked first, and why (the metadata filter and period ranking
+    applied: "names adobe systems; fiscal year 2015; ranked below every section of that period: …"); "" when the
+    question named no stored document."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,3 +61,26 @@ def test_patient_named_in_a_question_scopes_retrieval(sample_pipeline):
     assert "augustus" in found.scope
     everywhere = sample_pipeline._retriever().retrieve("Which medications have been prescribed?")
     assert everywhere.scope == ""
+
+
+def test_a_named_period_ranks_that_filing_first_and_the_rest_below(profiles):
+    focus = match_documents("What is the FY2016 operating cash flow ratio for Adobe?", profiles)
+    assert focus.tiers == {"ADOBE_2016_10K": 0, "ADOBE_2015_10K": 2, "ADOBE_2017_10K": 2}
+    assert "ranked below every section of that period: ADOBE_2015_10K, ADOBE_2017_10K" in focus.reason
+    assert not focus.notice
+    # a span: the filing of its latest year first (its comparatives hold the earlier years), the others of it next
+    focus = match_documents("Adobe's operating margin from FY2015 through FY2016?", profiles)
+    assert focus.tiers == {"ADOBE_2016_10K": 0, "ADOBE_2015_10K": 1, "ADOBE_2017_10K": 2}
+
+
+def test_a_forecast_for_a_year_is_read_in_the_year_before(profiles):
+    focus = match_documents("Is growth in Johnson & Johnson's adjusted EPS expected to accelerate in FY2023?", profiles)
+    assert focus.doc_ids == ["JOHNSON_JOHNSON_2022Q4_EARNINGS"] and not focus.notice
+    assert focus.tiers == {"JOHNSON_JOHNSON_2022Q4_EARNINGS": 0}
+    assert "forward-looking" in focus.reason
+
+
+def test_a_year_no_stored_filing_covers_is_said(profiles):
+    focus = match_documents("What was Adobe's revenue in FY2019?", profiles)
+    assert focus.doc_ids == ADOBE and not focus.tiers
+    assert focus.notice.startswith("No stored filing of adobe systems is for fiscal 2019 (stored: fiscal 2015, 2016, 2017)")
