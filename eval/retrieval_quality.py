@@ -4,7 +4,8 @@ CUAD (every contract in one store; each answerable question restricted to its ow
 user asking about one contract would): a question is a hit at k when one of the first k returned
 units (sections, or 512-token chunks for the baseline) wholly contains one of its gold clause spans.
 FinanceBench (every filing in one store, no filter): an evidence item is a hit at k when one of the
-first k units overlaps its gold page of its filing.
+first k units overlaps its gold page of its filing; ``wrong_period_share@5`` is the share of the top 5 units that
+come from another period's filing of the same company.
 
 Both systems run on the same store and embedder in the same process; every retrieval call is timed,
 so the latency figures are for the same queries. Variants switch one retrieval stage off (lexical
@@ -99,9 +100,21 @@ def overlaps(unit: Unit, gold: tuple[str, int, int]) -> bool:
     return unit.doc_id == gold[0] and unit.start < gold[2] and gold[1] < unit.end
 
 
+def wrong_period(data: Path) -> Callable[[Unit, tuple], bool]:
+    """Whether a returned unit comes from another period's filing of the gold filing's company (FinanceBench's
+    document_information: the same company, another ``doc_period``)."""
+    info = {r["doc_name"]: r for r in map(json.loads, (data / "financebench" / "document_information.jsonl").open())}
+
+    def check(unit: Unit, gold: tuple) -> bool:
+        a, b = info.get(unit.doc_id), info.get(gold[0])
+        return bool(a and b and a["company"] == b["company"] and a["doc_period"] != b["doc_period"])
+    return check
+
+
 def evaluate(items: list[Item], search: Callable[[Item], list[Unit]], hit: Callable[[Unit, tuple], bool],
-             name: str) -> dict:
+             name: str, wrong: Callable[[Unit, tuple], bool] | None = None) -> dict:
     hits = {k: 0 for k in KS}
+    wrong_units = total_units = 0
     tokens = {k: [] for k in KS}
     latencies = []
     for item in tqdm(items, desc=name, file=sys.stderr, leave=False):
@@ -112,6 +125,9 @@ def evaluate(items: list[Item], search: Callable[[Item], list[Unit]], hit: Calla
             top = units[:k]
             hits[k] += any(hit(u, g) for u in top for g in item.gold)
             tokens[k].append(sum(u.tokens for u in top))
+        if wrong is not None:
+            wrong_units += sum(wrong(u, item.gold[0]) for u in units[:5])
+            total_units += len(units[:5])
     n = len(items)
     lat = sorted(latencies)
     return {
@@ -120,6 +136,8 @@ def evaluate(items: list[Item], search: Callable[[Item], list[Unit]], hit: Calla
         **{f"mean_tokens@{k}": round(statistics.fmean(tokens[k]), 1) if n else None for k in KS},
         "latency_ms_p50": round(1000 * lat[n // 2], 2) if n else None,
         "latency_ms_p95": round(1000 * lat[min(n - 1, int(0.95 * n))], 2) if n else None,
+        **({"wrong_period_share@5": round(wrong_units / total_units, 4) if total_units else None,
+            "wrong_period_units@5": wrong_units} if wrong is not None else {}),
     }
 
 
@@ -175,15 +193,16 @@ def run(suite: str, store: Path, data: Path, limit: int | None, variants: bool, 
             out["systems_hit_rule"] = "a returned unit overlaps the gold evidence page of its filing"
         out["store_counts"] = {"documents": len(pipe.documents()),
                                "documents_with_items": len({g[0] for it in items for g in it.gold})}
+        wrong = wrong_period(data) if suite == "financebench" else None
         for name, cfg in configs.items():
             pipe.config = cfg
-            out["systems"][name] = evaluate(items, section_search(pipe, k), hit, name)
+            out["systems"][name] = evaluate(items, section_search(pipe, k), hit, name, wrong)
         if not baseline:
             return out
         t0 = time.perf_counter()
         baseline = ChunkBaseline.open(store, 512, progress=True)  # its own embedder: it sets 512 positions
         out["chunk_baseline_open_s"] = round(time.perf_counter() - t0, 1)
-        out["systems"]["chunk_baseline"] = evaluate(items, chunk_search(baseline, k), hit, "chunk_baseline")
+        out["systems"]["chunk_baseline"] = evaluate(items, chunk_search(baseline, k), hit, "chunk_baseline", wrong)
         if baseline_ks:
             out["chunk_baseline_at_k"] = [evaluate_top(items, chunk_search(baseline, bk), hit, bk) for bk in baseline_ks]
     return out
@@ -213,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result['suite']}: {result['systems_hit_rule']}")
         for name, m in result["systems"].items():
             print(f"{name:26s} n={m['n']} " + " ".join(f"R@{k}={m[f'recall@{k}']}" for k in KS)
-                  + f" tokens@5={m['mean_tokens@5']} p50={m['latency_ms_p50']}ms p95={m['latency_ms_p95']}ms")
+                  + f" tokens@5={m['mean_tokens@5']} p50={m['latency_ms_p50']}ms p95={m['latency_ms_p95']}ms"
+                  + (f" wrong-period@5={m['wrong_period_share@5']}" if "wrong_period_share@5" in m else ""))
         for m in result.get("chunk_baseline_at_k", []):
             print(f"chunk_baseline top {m['k']:<4d} recall={m['recall']} mean tokens={m['mean_tokens']}")
     return 0

@@ -1,10 +1,18 @@
 """Document metadata a question can name: who a document is about, what it is, and when.
 
 Filings: the registrant (``company``), the form (``10-K``, ``10-Q``, ``8-K``, ``earnings``), the period end
-and the fiscal year, read from the cover page (or an earnings release's dateline). Contracts: the
-title, the parties and the date from the preamble. EHRs carry the patient and date range from the
-FHIR reader already. Retrieval (``pipeline.docmatch``) filters and boosts by these when a question
-names them. Every field is optional: a cover page that does not parse leaves the field out.
+and the fiscal year, read from the cover page the way the form defines them: the company is the name printed above
+"(Exact name of registrant as specified in its charter)" (or below it, where a cover sets the label first), never a
+neighbouring label's value ("Delaware" above "(State or other jurisdiction …)"); the form is the cover's
+"FORM 10-K"; the period is "For the fiscal year / quarterly period ended …", an 8-K's "Date of report", an
+earnings release's "… ended <date>"; the fiscal year is the calendar year in which the fiscal year ends (a
+10-Q's quarter counts in the fiscal year it falls in, from its "six months ended …"). Each value carries its
+confidence and where it was read (``<field>_from``: how, and ``[start:end]`` in the text); a company read with
+less confidence than ``[ingest] metadata_min_confidence`` gives way to a surer reading (the name beside the
+ticker, the organisation the filing names most). Contracts: the title, the parties and the date from the
+preamble. EHRs carry the patient and date range from the FHIR reader already. Retrieval
+(``pipeline.docmatch``) scopes and ranks by these when a question names them. Every field is optional: a cover
+page that does not parse leaves the field out. ``python -m eval.metadata_accuracy`` measures the filing fields.
 """
 
 from __future__ import annotations
@@ -189,16 +197,26 @@ _MONTHS_ELAPSED = {"three": 3, "six": 6, "nine": 9, "3": 3, "6": 6, "9": 9, "thi
                    "thirty-nine": 9, "13": 3, "26": 6, "39": 9}
 
 
+def _elapsed(text: str, end: date) -> tuple[int, int, int] | None:
+    """How many months of its fiscal year a report ending ``end`` covers, from "six months ended <end>", and where
+    that was read."""
+    date_re = rf"{_MONTH}\s+{end.day},?\s+{end.year}"
+    found = [(_MONTHS_ELAPSED[m.group(1).lower()], m.start(), m.end()) for m in re.finditer(
+        rf"\b(three|six|nine|thirteen|twenty-six|thirty-nine|3|6|9|13|26|39)[\s-]+(?:months|weeks)\s+ended\s+{date_re}",
+        text[:200000], re.I)]
+    return max(found, key=lambda f: (f[0], -f[1])) if found else None
+
+
+def _months_elapsed(text: str, end: date) -> int | None:
+    found = _elapsed(text, end)
+    return found[0] if found else None
+
+
 def _fiscal_year_of_quarter(text: str, end: date) -> tuple[str, float, str]:
     """The fiscal year a quarter ending ``end`` belongs to, named as FinanceBench and most analysts name it: the
     calendar year in which that fiscal year ends. Read from "six months ended <end>" (the year ends 12 − 6 months
     later) or, failing that, from the "fiscal YYYY" the report names most."""
-    date_re = rf"{_MONTH}\s+{end.day},?\s+{end.year}"
-    elapsed = [_MONTHS_ELAPSED[m.group(1).lower()] for m in re.finditer(
-        rf"\b(three|six|nine|thirteen|twenty-six|thirty-nine|3|6|9|13|26|39)[\s-]+(?:months|weeks)\s+ended\s+{date_re}",
-        text[:200000], re.I)]
-    if elapsed:
-        k = max(elapsed)
+    if k := _months_elapsed(text, end):
         months = end.month + (12 - k)
         year_end = date(end.year + (months - 1) // 12, (months - 1) % 12 + 1, 1)
         # a 52/53-week quarter ends a few days after its month: "July 2" closes June
@@ -211,6 +229,8 @@ def _fiscal_year_of_quarter(text: str, end: date) -> tuple[str, float, str]:
     return str(end.year), 0.5, "the year of the period end"
 
 
+_QUARTERS = {"first": "1", "second": "2", "third": "3", "fourth": "4"}
+_RELEASE_QUARTER = re.compile(r"\b(first|second|third|fourth)[\s-]+quarter\b|\bQ([1-4])\b", re.I)
 _EARNINGS_PERIOD = re.compile(rf"(?:quarter|year|period|weeks)[^.]{{0,80}}?\bended\s+{_DATE}", re.I)
 
 
@@ -243,15 +263,22 @@ def read_filing(text: str, accept: float = ACCEPT) -> dict[str, Read]:
         if form == "10-Q":
             year, c, why = _fiscal_year_of_quarter(text, date.fromisoformat(end))
             out["fiscal_year"] = Read(year, min(conf, c), why, m.start(), m.end())
+            if found := _elapsed(text, date.fromisoformat(end)):
+                k, a, b = found
+                out["fiscal_quarter"] = Read(str(k // 3), 0.9, f"its {k} months ended {end}", a, b)
         else:
             out["fiscal_year"] = Read(end[:4], conf, "the year its fiscal year or period ends", m.start(), m.end())
     elif form == "earnings" and (m := _ANNOUNCE_YEAR.search(head)):
         out["fiscal_year"] = Read(m.group(1), 0.5, "the year the announcement names", m.start(1), m.end(1))
+    if form == "earnings" and (m := _RELEASE_QUARTER.search(head[:3000])):
+        quarter = _QUARTERS.get((m.group(1) or "").lower()) or m.group(2)
+        out["fiscal_quarter"] = Read(quarter, 0.8, "the quarter the release announces", m.start(), m.end())
     return out
 
 
 def filing_metadata(text: str, accept: float = ACCEPT) -> dict[str, str]:
-    """The filing's fields (``company``, ``ticker``, ``form``, ``period_end``, ``fiscal_year``) and, for each,
+    """The filing's fields (``company``, ``ticker``, ``form``, ``period_end``, ``fiscal_year``, ``fiscal_quarter``
+    for a 10-Q or an earnings release) and, for each,
     ``<field>_from`` (how and where it was read: ``… [start:end]``) and ``<field>_confidence``."""
     meta: dict[str, str] = {}
     for key, r in read_filing(text, accept).items():

@@ -12,8 +12,9 @@ FY2023?" is answered). A question naming a year no stored filing covers gets a n
 A question naming nothing is searched everywhere.
 
 >>> focus = match_documents("Adobe's FY2015 revenue?", profiles)
->>> focus.doc_ids, focus.boosts, focus.reason
-(['ADOBE_2015_10K', 'ADOBE_2016_10K'], {'ADOBE_2015_10K': 2.0}, 'names adobe systems; fiscal year 2015')
+>>> focus.doc_ids, focus.tiers, focus.reason
+(['ADOBE_2015_10K', 'ADOBE_2016_10K'], {'ADOBE_2015_10K': 0, 'ADOBE_2016_10K': 8},
+ 'names adobe systems; fiscal year 2015; ranked below every section of that period: ADOBE_2016_10K')
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class DocProfile:
     """Token lists of the organisations or people the document is about (registrant, parties, patient)."""
     years: tuple[str, ...]
     form: str = ""
+    quarter: str = ""
+    """The fiscal quarter a 10-Q or an earnings release reports on ("1" … "4"), or ""."""
 
     @classmethod
     def from_metadata(cls, doc_id: str, kind: str, title: str, meta: dict[str, str]) -> DocProfile:
@@ -54,7 +57,7 @@ class DocProfile:
         if kind == "ehr" and (toks := name_tokens(re.sub(r"\d+", "", title))):
             names.append(tuple(toks))  # the patient: Synthea-style digits in names are not spoken
         years = tuple(y for y in (meta.get("fiscal_year", ""),) if y)
-        return cls(doc_id, tuple(names), years, meta.get("form", ""))
+        return cls(doc_id, tuple(names), years, meta.get("form", ""), meta.get("fiscal_quarter", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +69,10 @@ class DocFocus:
     boosts: dict[str, float] = field(default_factory=dict)
     """Section-score multipliers for documents whose fiscal year or form the question names."""
     tiers: dict[str, int] = field(default_factory=dict)
-    """Rank tier per document when the question names a period or form (lower first, every section of a tier above
-    every section of the next): 0 the filing of the latest named year, 1 another named year, 2 another period; the
-    named form before other forms within each. Empty: rank by score alone."""
+    """Rank tier per document when the question names a period, quarter or form (lower first, every section of a
+    tier above every section of the next): by fiscal year (the latest named year, another named year, another
+    period: 0 / 4 / 8), then the named quarter (+2 for another), then the named form (+1 for another). Empty: rank
+    by score alone."""
     notice: str = ""
     """Set when the question names a period no stored filing of the company covers: said in the answer."""
 
@@ -83,6 +87,18 @@ def question_years(question: str) -> set[str]:
         if 0 < int(b) - int(a) <= 10:
             years |= {str(y) for y in range(int(a), int(b) + 1)}
     return years
+
+
+_ORDINAL = {"first": "1", "second": "2", "third": "3", "fourth": "4", "1st": "1", "2nd": "2", "3rd": "3", "4th": "4"}
+
+
+def question_quarter(question: str) -> str:
+    """The fiscal quarter a question names: "Q2", "2Q", "second quarter", "quarter 2" → "2"; else ""."""
+    if m := re.search(r"\bQ([1-4])\b|\b([1-4])Q\b|\bquarter\s+([1-4])\b", question, re.I):
+        return next(g for g in m.groups() if g)
+    if m := re.search(r"\b(first|second|third|fourth|1st|2nd|3rd|4th)[\s-]+(?:fiscal\s+)?quarter\b", question, re.I):
+        return _ORDINAL[m.group(1).lower()]
+    return ""
 
 
 def _name_score(name: tuple[str, ...], q_tokens: set[str], q_proper: set[str]) -> float:
@@ -132,11 +148,11 @@ def match_documents(question: str, profiles: Sequence[DocProfile], min_name_scor
         in_year = [p for p in kept if set(p.years) & years]
         if in_year:
             latest = max(y for p in in_year for y in set(p.years) & years)
-            for p in kept:
-                tiers[p.doc_id] = 0 if latest in p.years else 1 if set(p.years) & years else 2
+            for p in kept:  # the period first, then the named quarter, then the named form (below)
+                tiers[p.doc_id] = 4 * (0 if latest in p.years else 1 if set(p.years) & years else 2)
             for p in in_year:
                 boosts[p.doc_id] = boost
-            wrong = sorted(p.doc_id for p in kept if tiers[p.doc_id] == 2)
+            wrong = sorted(p.doc_id for p in kept if tiers[p.doc_id] == 8)
             reasons.append(f"fiscal year {', '.join(sorted(set(y for p in in_year for y in p.years) & years))}"
                            + (f" ({why})" if why else "")
                            + (f"; ranked below every section of that period: {', '.join(wrong)}" if wrong else ""))
@@ -146,12 +162,17 @@ def match_documents(question: str, profiles: Sequence[DocProfile], min_name_scor
                       + (f" (stored: fiscal {', '.join(stored)})" if stored else "")
                       + "; this answer is read from the filings that are stored.")
             reasons.append(f"no filing of fiscal {', '.join(sorted(years))}: all of the company's filings searched")
+    if (quarter := question_quarter(question)) and any(p.quarter == quarter for p in kept):
+        for p in kept:
+            if p.quarter != quarter:
+                tiers[p.doc_id] = tiers.get(p.doc_id, 0) + 2
+        reasons.append(f"quarter {quarter}")
     q_lower = question.lower()
     forms = {f for key, f in _FORMS.items() if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", q_lower)}
     if forms and (of_form := [p for p in kept if p.form in forms]):
         for p in kept:
             if p.form not in forms:
-                tiers[p.doc_id] = tiers.get(p.doc_id, 0) + 3  # the named form first, within each period tier
+                tiers[p.doc_id] = tiers.get(p.doc_id, 0) + 1
         for p in of_form:
             boosts[p.doc_id] = boosts.get(p.doc_id, 1.0) * boost
         reasons.append(f"form {', '.join(sorted(forms))}")

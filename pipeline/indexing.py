@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.config import IndexConfig
 from pipeline.index import PassageIndex
-from pipeline.passages import make_passages
+from pipeline.passages import context_header, make_passages
 from pipeline.store import SectionStore
 from pipeline.types import ParsedFile
 
@@ -52,7 +52,12 @@ class Indexer:
         for doc, sections in parsed.documents:
             passages = [p for s in sections for p in make_passages(
                 s, self.embedder.tokenizer, self.cfg.passage_tokens, self.cfg.passage_overlap)]
-            vecs = self.embedder.encode([p.text for p in passages])
+            if self.cfg.context_header:
+                by_id = {s.id: s for s in sections}
+                texts = [f"{context_header(doc, by_id[p.section_id])}\n{p.text}" for p in passages]
+            else:
+                texts = [p.text for p in passages]
+            vecs = self.embedder.encode(texts)
             items.append((doc, sections, passages, vecs))
             n_sections += len(sections)
             n_passages += len(passages)

@@ -8,7 +8,7 @@ in at least one window.
 from __future__ import annotations
 
 from pipeline.text import trim_span
-from pipeline.types import Passage, Section, content_hash
+from pipeline.types import Document, Passage, Section, content_hash
 
 
 def passage_windows(offsets: list[tuple[int, int]], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
@@ -40,3 +40,21 @@ def make_passages(section: Section, tokenizer, max_tokens: int = 256, overlap: i
         out.append(Passage(id=content_hash(section.id, str(start), str(end)), doc_id=section.doc_id,
                            section_id=section.id, start=start, end=end, text=text))
     return out
+
+
+_FORM_NAMES = {"10-K": "annual report 10-K", "10-Q": "quarterly report 10-Q", "8-K": "current report 8-K",
+               "earnings": "earnings release"}
+
+
+def context_header(doc: Document, section: Section) -> str:
+    """The line a passage is embedded after: what its document is and where in it the passage sits
+    ("Adobe Systems Incorporated, annual report 10-K, fiscal 2015 — Item 7 › Liquidity and Capital Resources")."""
+    meta = dict(doc.metadata)
+    what = [meta.get("company") or meta.get("title") or doc.title]
+    if form := meta.get("form"):
+        what.append(_FORM_NAMES.get(form, form))
+    if year := meta.get("fiscal_year"):
+        what.append(f"fiscal {year}")
+    head = ", ".join(w for w in what if w)
+    path = " › ".join(section.path)
+    return f"{head} — {path}" if head and path else head or path

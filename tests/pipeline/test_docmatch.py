@@ -6,7 +6,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from ingest.metadata import filing_metadata
-from pipeline.docmatch import DocProfile, match_documents, question_years
+from pipeline.docmatch import DocProfile, match_documents, question_quarter, question_years
 
 DOCS = SHARED_DATA / "financebench" / "docs"
 NAMES = ["ADOBE_2015_10K", "ADOBE_2016_10K", "ADOBE_2017_10K", "BESTBUY_2017_10K", "BESTBUY_2023_10K",
@@ -65,12 +65,12 @@ def test_patient_named_in_a_question_scopes_retrieval(sample_pipeline):
 
 def test_a_named_period_ranks_that_filing_first_and_the_rest_below(profiles):
     focus = match_documents("What is the FY2016 operating cash flow ratio for Adobe?", profiles)
-    assert focus.tiers == {"ADOBE_2016_10K": 0, "ADOBE_2015_10K": 2, "ADOBE_2017_10K": 2}
+    assert focus.tiers == {"ADOBE_2016_10K": 0, "ADOBE_2015_10K": 8, "ADOBE_2017_10K": 8}
     assert "ranked below every section of that period: ADOBE_2015_10K, ADOBE_2017_10K" in focus.reason
     assert not focus.notice
     # a span: the filing of its latest year first (its comparatives hold the earlier years), the others of it next
     focus = match_documents("Adobe's operating margin from FY2015 through FY2016?", profiles)
-    assert focus.tiers == {"ADOBE_2016_10K": 0, "ADOBE_2015_10K": 1, "ADOBE_2017_10K": 2}
+    assert focus.tiers == {"ADOBE_2016_10K": 0, "ADOBE_2015_10K": 4, "ADOBE_2017_10K": 8}
 
 
 def test_a_forecast_for_a_year_is_read_in_the_year_before(profiles):
@@ -84,3 +84,14 @@ def test_a_year_no_stored_filing_covers_is_said(profiles):
     focus = match_documents("What was Adobe's revenue in FY2019?", profiles)
     assert focus.doc_ids == ADOBE and not focus.tiers
     assert focus.notice.startswith("No stored filing of adobe systems is for fiscal 2019 (stored: fiscal 2015, 2016, 2017)")
+
+
+def test_a_named_quarter_ranks_that_quarters_report_first(profiles):
+    assert question_quarter("restructuring liability as of Q2 of FY2023") == "2"
+    assert question_quarter("results for the fourth quarter of fiscal 2022") == "4"
+    assert question_quarter("What was FY2022 revenue?") == ""
+    focus = match_documents("What is the nature of AMCOR's restructuring liability as of Q2 of FY2023 close?", profiles)
+    assert focus.tiers == {"AMCOR_2023Q2_10Q": 0, "AMCOR_2023_10K": 2}
+    assert "quarter 2" in focus.reason
+    focus = match_documents("What was Amcor's FY2023 net income in its 10-K?", profiles)
+    assert focus.tiers == {"AMCOR_2023_10K": 0, "AMCOR_2023Q2_10Q": 1}
