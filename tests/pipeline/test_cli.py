@@ -7,7 +7,7 @@ import subprocess
 
 from conftest import CLI, ROOT, SAMPLES
 
-INGEST_KEYS = {"documents", "sections", "passages", "pages", "seconds", "skipped", "failed"}
+INGEST_KEYS = {"documents", "sections", "passages", "pages", "seconds", "skipped", "failed", "warnings"}
 SECTION_KEYS = {"id", "doc_id", "path", "title", "start", "end", "pages", "tokens"}
 ASK_KEYS = {"answer", "abstained", "support", "kind", "value", "citations", "sections", "timings"}
 
@@ -113,7 +113,7 @@ def test_ask_trace_and_stream(sample_store):
     answer = json.loads(proc.stdout)
     assert set(answer) == ASK_KEYS | {"trace"}
     trace = answer["trace"]
-    assert set(trace) == {"evidence", "claims", "route", "timings"}
+    assert set(trace) == {"evidence", "claims", "route", "scope", "timings"}
     assert trace["route"] == ["retrieve", "summarize", "synthesize", "verify", "finalize"]
     assert trace["evidence"] and all(set(ev) == {"n", "doc_id", "section_id", "start", "end", "text", "score"}
                                      for ev in trace["evidence"])
