@@ -123,6 +123,38 @@ def period_years(question: str) -> tuple[set[str], str]:
     return years, ""
 
 
+def _rank_periods(question: str, kept: list[DocProfile], named: list[str], tiers: dict[str, int],
+                  boosts: dict[str, float], reasons: list[str], boost: float) -> str:
+    """Fills the fiscal-year tiers and boosts of the kept documents; returns the notice for a period no stored
+    filing covers ("")."""
+    years, why = period_years(question)
+    if years:
+        in_year = [p for p in kept if set(p.years) & years]
+        if not in_year:
+            stored = sorted({y for p in kept for y in p.years})
+            reasons.append(f"no filing of fiscal {', '.join(sorted(years))}: all of the company's filings searched")
+            return (f"No stored filing of {', '.join(named)} is for fiscal {', '.join(sorted(question_years(question)))}"
+                    + (f" (stored: fiscal {', '.join(stored)})" if stored else "")
+                    + "; this answer is read from the filings that are stored.")
+        latest = max(y for p in in_year for y in set(p.years) & years)
+        for p in kept:  # the period first, then the named quarter, then the named form (in match_documents)
+            tiers[p.doc_id] = 4 * (0 if latest in p.years else 1 if set(p.years) & years else 2)
+        for p in in_year:
+            boosts[p.doc_id] = boost
+        wrong = sorted(p.doc_id for p in kept if tiers[p.doc_id] == 8)
+        reasons.append(f"fiscal year {', '.join(sorted(set(y for p in in_year for y in p.years) & years))}"
+                       + (f" ({why})" if why else "")
+                       + (f"; ranked below every section of that period: {', '.join(wrong)}" if wrong else ""))
+    elif (filings := [p for p in kept if p.form and p.years]) and len({y for p in filings for y in p.years}) > 1:
+        # a question about a company's filings that names no period asks about the latest one
+        latest = max(y for p in filings for y in p.years)
+        for p in filings:
+            tiers[p.doc_id] = 0 if latest in p.years else 8
+        older = sorted(p.doc_id for p in filings if tiers[p.doc_id] == 8)
+        reasons.append(f"no period named: the latest, fiscal {latest}, first; ranked below it: {', '.join(older)}")
+    return ""
+
+
 def match_documents(question: str, profiles: Sequence[DocProfile], min_name_score: float = 0.5,
                     boost: float = 2.0) -> DocFocus:
     """The documents the question names, with the rank tier of each (see ``DocFocus.tiers``) and the reason."""
@@ -142,26 +174,7 @@ def match_documents(question: str, profiles: Sequence[DocProfile], min_name_scor
     reasons = [f"names {', '.join(named)}"]
     boosts: dict[str, float] = {}
     tiers: dict[str, int] = {}
-    notice = ""
-    years, why = period_years(question)
-    if years:
-        in_year = [p for p in kept if set(p.years) & years]
-        if in_year:
-            latest = max(y for p in in_year for y in set(p.years) & years)
-            for p in kept:  # the period first, then the named quarter, then the named form (below)
-                tiers[p.doc_id] = 4 * (0 if latest in p.years else 1 if set(p.years) & years else 2)
-            for p in in_year:
-                boosts[p.doc_id] = boost
-            wrong = sorted(p.doc_id for p in kept if tiers[p.doc_id] == 8)
-            reasons.append(f"fiscal year {', '.join(sorted(set(y for p in in_year for y in p.years) & years))}"
-                           + (f" ({why})" if why else "")
-                           + (f"; ranked below every section of that period: {', '.join(wrong)}" if wrong else ""))
-        else:
-            stored = sorted({y for p in kept for y in p.years})
-            notice = (f"No stored filing of {', '.join(named)} is for fiscal {', '.join(sorted(question_years(question)))}"
-                      + (f" (stored: fiscal {', '.join(stored)})" if stored else "")
-                      + "; this answer is read from the filings that are stored.")
-            reasons.append(f"no filing of fiscal {', '.join(sorted(years))}: all of the company's filings searched")
+    notice = _rank_periods(question, kept, named, tiers, boosts, reasons, boost)
     if (quarter := question_quarter(question)) and any(p.quarter == quarter for p in kept):
         for p in kept:
             if p.quarter != quarter:

@@ -95,3 +95,13 @@ def test_a_named_quarter_ranks_that_quarters_report_first(profiles):
     assert "quarter 2" in focus.reason
     focus = match_documents("What was Amcor's FY2023 net income in its 10-K?", profiles)
     assert focus.tiers == {"AMCOR_2023_10K": 0, "AMCOR_2023Q2_10Q": 1}
+
+
+def test_a_question_naming_no_period_asks_about_the_latest_filing(profiles):
+    focus = match_documents("Are Best Buy's gross margins historically consistent?", profiles)
+    assert focus.tiers == {"BESTBUY_2023_10K": 0, "BESTBUY_2017_10K": 8}
+    assert "no period named: the latest, fiscal 2023, first" in focus.reason
+    # one filing, or documents that are not filings (no form): nothing to order
+    assert match_documents("How did General Mills' gross margin change?", profiles).tiers == {}
+    contracts = [DocProfile("a", (("acme",),), ("2019",)), DocProfile("b", (("acme",),), ("2021",))]
+    assert match_documents("What does Acme's agreement say about notice?", contracts).tiers == {}
