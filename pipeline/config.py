@@ -100,8 +100,9 @@ class IndexConfig:
     """``auto`` searches on a GPU copy of the index when faiss-gpu and a GPU are present."""
     context_header: bool = True
     """Each passage is embedded after a line naming its document and section (a filing's company, form and fiscal
-    year; a contract's title; a patient; the section's heading path), so a question naming them finds it without
-    a metadata filter. The stored passage text and every offset are unchanged."""
+    year; a contract's title; a patient; the section's heading path), and the line is indexed for BM25 beside the
+    passage's text, so a question naming them finds it without a metadata filter. The stored passage text and
+    every offset are unchanged."""
 
     def __post_init__(self) -> None:
         if not 16 <= self.passage_tokens <= 510:

@@ -52,18 +52,15 @@ class Indexer:
         for doc, sections in parsed.documents:
             passages = [p for s in sections for p in make_passages(
                 s, self.embedder.tokenizer, self.cfg.passage_tokens, self.cfg.passage_overlap)]
-            if self.cfg.context_header:
-                by_id = {s.id: s for s in sections}
-                texts = [f"{context_header(doc, by_id[p.section_id])}\n{p.text}" for p in passages]
-            else:
-                texts = [p.text for p in passages]
-            vecs = self.embedder.encode(texts)
-            items.append((doc, sections, passages, vecs))
+            by_id = {s.id: s for s in sections}
+            contexts = [context_header(doc, by_id[p.section_id]) if self.cfg.context_header else "" for p in passages]
+            vecs = self.embedder.encode([f"{c}\n{p.text}" if c else p.text for c, p in zip(contexts, passages, strict=True)])
+            items.append((doc, sections, passages, vecs, contexts))
             n_sections += len(sections)
             n_passages += len(passages)
         removed, added = self.store.put_file(parsed.path, parsed.sha, items)
         self.index.remove(removed)
-        vecs = (np.concatenate([v for *_, v in items]) if items
+        vecs = (np.concatenate([item[3] for item in items]) if items
                 else np.zeros((0, self.embedder.dim), dtype=np.float32))
         self.index.add(np.asarray(added, dtype=np.int64), vecs)
         if time.monotonic() - self._saved > SAVE_EVERY_S:

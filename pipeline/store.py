@@ -23,7 +23,9 @@ from pipeline.text import STOPWORDS
 from pipeline.types import Document, Passage, Section
 
 DB_NAME = "sections.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: passages carry their context line (what document and section they are from), indexed by FTS5 beside their
+text. A version-1 store is migrated when opened (its passages get an empty context until re-ingested)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,11 +43,17 @@ CREATE TABLE IF NOT EXISTS passages (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
     doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     section_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    text TEXT NOT NULL, embedding BLOB NOT NULL);
+    text TEXT NOT NULL, embedding BLOB NOT NULL, context TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE INDEX IF NOT EXISTS passages_section ON passages(section_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
-    text, content='passages', content_rowid='rowid', tokenize='porter unicode61');
+    text, context, content='passages', content_rowid='rowid', tokenize='porter unicode61');
+"""
+_MIGRATE_1_TO_2 = """
+ALTER TABLE passages ADD COLUMN context TEXT NOT NULL DEFAULT '';
+DROP TABLE passages_fts;
+CREATE VIRTUAL TABLE passages_fts USING fts5(
+    text, context, content='passages', content_rowid='rowid', tokenize='porter unicode61');
 """
 
 
@@ -76,6 +84,8 @@ class SectionStore:
             self.conn = sqlite3.connect(db, timeout=60.0, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            if self._meta_if_any() == "1":
+                self._migrate_1_to_2()
             self.conn.executescript(_SCHEMA)
             version = self._meta("schema_version")
             if version is None:
@@ -91,6 +101,37 @@ class SectionStore:
         self.conn.close()
 
     # -- bookkeeping ---------------------------------------------------------------------------
+    def _migrate_1_to_2(self) -> None:
+        """Version 1 → 2 in one transaction: each passage's context line, made from its document's stored metadata
+        and its section's heading path, is stored and indexed beside its text."""
+        from pipeline.passages import context_header
+
+        self.conn.execute("BEGIN")
+        try:
+            for statement in filter(str.strip, _MIGRATE_1_TO_2.split(";")):
+                self.conn.execute(statement)
+            docs = {r[0]: Document(id=r[0], source="", text="", kind=r[1], title=r[2],
+                                   metadata=tuple(sorted(json.loads(r[3]).items())))
+                    for r in self.conn.execute("SELECT id, kind, title, metadata FROM documents")}
+            for sid, doc_id, ordinal, path in self.conn.execute(
+                    "SELECT id, doc_id, ordinal, path FROM sections").fetchall():
+                section = Section(id=sid, doc_id=doc_id, ordinal=ordinal, path=tuple(json.loads(path)), start=0, end=0,
+                                  text="", pages=(1,), tokens=0)
+                self.conn.execute("UPDATE passages SET context=? WHERE section_id=?",
+                                  (context_header(docs[doc_id], section), sid))
+            self.conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+            self._set_meta("schema_version", "2")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _meta_if_any(self) -> str | None:
+        """The schema version of an existing store (``None`` for a new one)."""
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+            return None
+        return self._meta("schema_version")
+
     def _meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
@@ -112,7 +153,8 @@ class SectionStore:
         self,
         path: str,
         sha: str,
-        items: Sequence[tuple[Document, Sequence[Section], Sequence[Passage], np.ndarray]],
+        items: Sequence[tuple[Document, Sequence[Section], Sequence[Passage], np.ndarray]
+                        | tuple[Document, Sequence[Section], Sequence[Passage], np.ndarray, Sequence[str]]],
     ) -> tuple[list[int], list[int]]:
         """Store every document one file produced, replacing what the file produced before.
 
@@ -128,8 +170,8 @@ class SectionStore:
             new_ids = {doc.id for doc, *_ in items}
             for doc_id in old_ids | new_ids:
                 removed += self._delete_document(doc_id)
-            for doc, sections, passages, embeddings in items:
-                added += self._insert_document(doc, sections, passages, embeddings)
+            for doc, sections, passages, embeddings, *contexts in items:
+                added += self._insert_document(doc, sections, passages, embeddings, contexts[0] if contexts else None)
             self.conn.execute(
                 "INSERT OR REPLACE INTO files(path, sha, doc_ids, ingested_at) VALUES (?, ?, ?, ?)",
                 (path, sha, json.dumps(sorted(new_ids)), time.time()),
@@ -138,10 +180,11 @@ class SectionStore:
         return removed, added
 
     def _delete_document(self, doc_id: str) -> list[int]:
-        rows = self.conn.execute("SELECT rowid, text FROM passages WHERE doc_id=?", (doc_id,)).fetchall()
-        for rowid, text in rows:
+        rows = self.conn.execute("SELECT rowid, text, context FROM passages WHERE doc_id=?", (doc_id,)).fetchall()
+        for rowid, text, context in rows:
             self.conn.execute(
-                "INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', ?, ?)", (rowid, text)
+                "INSERT INTO passages_fts(passages_fts, rowid, text, context) VALUES ('delete', ?, ?, ?)",
+                (rowid, text, context),
             )
         self.conn.execute("DELETE FROM passages WHERE doc_id=?", (doc_id,))
         self.conn.execute("DELETE FROM sections WHERE doc_id=?", (doc_id,))
@@ -149,10 +192,14 @@ class SectionStore:
         return [r[0] for r in rows]
 
     def _insert_document(
-        self, doc: Document, sections: Sequence[Section], passages: Sequence[Passage], embeddings: np.ndarray
+        self, doc: Document, sections: Sequence[Section], passages: Sequence[Passage], embeddings: np.ndarray,
+        contexts: Sequence[str] | None = None,
     ) -> list[int]:
         if len(passages) != len(embeddings):
             raise ValueError("one embedding per passage is required")
+        contexts = list(contexts) if contexts is not None else [""] * len(passages)
+        if len(contexts) != len(passages):
+            raise ValueError("one context line per passage is required")
         self.conn.execute(
             "INSERT INTO documents(id, source, kind, title, sha, text, page_starts, metadata) VALUES (?,?,?,?,?,?,?,?)",
             (doc.id, doc.source, doc.kind, doc.title, doc.sha, doc.text,
@@ -165,12 +212,14 @@ class SectionStore:
         )
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         rowids = []
-        for p, vec in zip(passages, emb):
+        for p, vec, context in zip(passages, emb, contexts, strict=True):
             cur = self.conn.execute(
-                'INSERT INTO passages(id, doc_id, section_id, start, "end", text, embedding) VALUES (?,?,?,?,?,?,?)',
-                (p.id, p.doc_id, p.section_id, p.start, p.end, p.text, vec.tobytes()),
+                'INSERT INTO passages(id, doc_id, section_id, start, "end", text, embedding, context) '
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (p.id, p.doc_id, p.section_id, p.start, p.end, p.text, vec.tobytes(), context),
             )
-            self.conn.execute("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, p.text))
+            self.conn.execute("INSERT INTO passages_fts(rowid, text, context) VALUES (?, ?, ?)",
+                              (cur.lastrowid, p.text, context))
             rowids.append(cur.lastrowid)
         return rowids
 
@@ -316,9 +365,12 @@ class SectionStore:
                 for r in self.conn.execute("SELECT id, kind, title, metadata FROM documents ORDER BY id")]
 
     def lexical_search(self, query: str, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[int, float]]:
-        """BM25 over passage text: ``[(passage rowid, score)]``, best first (higher is better)."""
+        """BM25 over passage text and context line (equal weights): ``[(passage rowid, score)]``, best first
+        (higher is better)."""
         # function words match nearly every passage: in an OR query they only add noise to the ranking
         terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1 and t not in STOPWORDS]
+        # "FY2015" / "FY15" also as the year a context line spells out ("fiscal 2015")
+        terms += ["20" + y[-2:] if len(y) == 2 else y for y in re.findall(r"\bfy'?((?:19|20)?\d\d)\b", query.lower())]
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))

@@ -45,3 +45,46 @@ def test_a_year_no_stored_filing_covers_is_said_in_the_answer(jnj):
     assert answer.text.startswith("No stored filing of johnson johnson is for fiscal 2019 (stored: fiscal 2022, 2023)")
     assert "no filing of fiscal 2019" in answer.trace.scope
     assert_citations_exact(jnj, answer)
+
+
+def test_the_context_line_is_stored_and_searched_beside_the_text(jnj):
+    from pipeline.store import SectionStore
+
+    store = SectionStore(jnj.folder)
+    contexts = dict(store.conn.execute("SELECT doc_id, context FROM passages GROUP BY doc_id").fetchall())
+    assert contexts[EARNINGS].startswith("Johnson & Johnson, earnings release, fiscal 2022")
+    assert contexts[EIGHT_K].startswith("Johnson & Johnson, current report 8-K, fiscal 2023")
+    # words only the context line holds find the document they name
+    top = store.lexical_search("current report 8-K", 3)
+    doc_of = dict(store.conn.execute("SELECT rowid, doc_id FROM passages").fetchall())
+    assert [doc_of[r] for r, _ in top] == [EIGHT_K] * 3
+    store.close()
+
+
+def test_a_version_1_store_is_migrated_with_its_context_lines(jnj, tmp_path):
+    import shutil
+    import sqlite3
+
+    from pipeline.store import DB_NAME, SectionStore
+
+    old = tmp_path / "v1"
+    shutil.copytree(jnj.folder, old, ignore=shutil.ignore_patterns("*.lock"))
+    with sqlite3.connect(old / DB_NAME) as conn:  # the store as version 1 wrote it: no context column, text-only FTS
+        conn.executescript("""
+            DROP TABLE passages_fts;
+            ALTER TABLE passages DROP COLUMN context;
+            CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages', content_rowid='rowid',
+                                                         tokenize='porter unicode61');
+            INSERT INTO passages_fts(passages_fts) VALUES ('rebuild');
+            UPDATE meta SET value='1' WHERE key='schema_version';""")
+    store, fresh = SectionStore(old), SectionStore(jnj.folder)
+    assert store.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    rows = "SELECT rowid, context FROM passages ORDER BY rowid"
+    assert store.conn.execute(rows).fetchall() == fresh.conn.execute(rows).fetchall()
+    for query in ("current report 8-K", "worldwide sales fiscal 2022", "Kenvue exchange offer"):
+        assert store.lexical_search(query, 10) == fresh.lexical_search(query, 10)
+    store.close()
+    fresh.close()
+    with Pipeline(old, PipelineConfig().replace(synthesize={"llm": "extractive"})) as p:
+        answer = p.ask("What were Johnson & Johnson's worldwide sales in fiscal 2022?")
+        assert_citations_exact(p, answer)
