@@ -229,6 +229,24 @@ def _fiscal_year_of_quarter(text: str, end: date) -> tuple[str, float, str]:
     return str(end.year), 0.5, "the year of the period end"
 
 
+def _named_fiscal_year(text: str, end: date, fiscal_year: str) -> Read | None:
+    """The fiscal year as the company itself names it, where that differs from ``fiscal_year``: a year ending in
+    January or February is "fiscal 2022" to some retailers and "fiscal 2023" to others ("Fourth Quarter Fiscal 2022
+    Results … ended January 28, 2023"). Read as the "fiscal YYYY" printed within 400 characters before the period's
+    end date on the first pages (a comparison deep in a report names other years), the year before the end's."""
+    if end.month > 3:
+        return None
+    when = re.compile(rf"{_MONTH}\s+{end.day},?\s+{end.year}")
+    for m in when.finditer(text[:6000]):
+        window = text[max(0, m.start() - 400):m.start()]
+        for y in re.finditer(r"\bfiscal\s+(?:year\s+)?((?:19|20)\d\d)\b", window, re.I):
+            if y.group(1) == str(end.year - 1) and y.group(1) != fiscal_year:
+                at = max(0, m.start() - 400) + y.start()
+                return Read(y.group(1), 0.8, f"“{y.group(0)}” before the period's end, {end.isoformat()}: the "
+                            "company's own name for the year", at, at + len(y.group(0)))
+    return None
+
+
 _QUARTERS = {"first": "1", "second": "2", "third": "3", "fourth": "4"}
 _RELEASE_QUARTER = re.compile(r"\b(first|second|third|fourth)[\s-]+quarter\b|\bQ([1-4])\b", re.I)
 _EARNINGS_PERIOD = re.compile(rf"(?:quarter|year|period|weeks)[^.]{{0,80}}?\bended\s+{_DATE}", re.I)
@@ -268,6 +286,8 @@ def read_filing(text: str, accept: float = ACCEPT) -> dict[str, Read]:
                 out["fiscal_quarter"] = Read(str(k // 3), 0.9, f"its {k} months ended {end}", a, b)
         else:
             out["fiscal_year"] = Read(end[:4], conf, "the year its fiscal year or period ends", m.start(), m.end())
+        if named := _named_fiscal_year(text, date.fromisoformat(end), out["fiscal_year"].value):
+            out["fiscal_year_named"] = named
     elif form == "earnings" and (m := _ANNOUNCE_YEAR.search(head)):
         out["fiscal_year"] = Read(m.group(1), 0.5, "the year the announcement names", m.start(1), m.end(1))
     if form == "earnings" and (m := _RELEASE_QUARTER.search(head[:3000])):

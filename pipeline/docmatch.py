@@ -56,7 +56,8 @@ class DocProfile:
                     names.append(tuple(toks))
         if kind == "ehr" and (toks := name_tokens(re.sub(r"\d+", "", title))):
             names.append(tuple(toks))  # the patient: Synthea-style digits in names are not spoken
-        years = tuple(y for y in (meta.get("fiscal_year", ""),) if y)
+        # the year as the period's end names it and, where the company names it otherwise, as the company does
+        years = tuple(dict.fromkeys(y for y in (meta.get("fiscal_year", ""), meta.get("fiscal_year_named", "")) if y))
         return cls(doc_id, tuple(names), years, meta.get("form", ""), meta.get("fiscal_quarter", ""))
 
 

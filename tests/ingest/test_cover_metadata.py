@@ -91,3 +91,16 @@ def test_sections_json_shows_each_documents_metadata_and_where_it_was_read(sampl
     assert docs[0]["metadata"]["fiscal_year"] == "2023"
     assert docs[0]["metadata_read_from"]["company"]["from"].startswith("the name before its ticker (ULTA)")
     assert 0.5 <= docs[0]["metadata_read_from"]["company"]["confidence"] <= 1.0
+
+
+def test_the_companys_own_name_for_a_january_year_is_kept_beside_it(reader, sample_pipeline):
+    meta, text = _meta(reader, "docs/ULTABEAUTY_2023Q4_EARNINGS.txt")
+    # Ulta's "fiscal 2022" ended January 28, 2023: both names find the release
+    assert (meta["fiscal_year"], meta["fiscal_year_named"]) == ("2023", "2022")
+    where = re.search(r"\[(\d+):(\d+)\]$", meta["fiscal_year_named_from"])
+    assert text[int(where[1]):int(where[2])] == "Fiscal 2022"
+    # Best Buy names its year ended January 28, 2023 "fiscal 2023": nothing to add
+    assert "fiscal_year_named" not in _meta(reader, "docs/BESTBUY_2023_10K.txt")[0]
+    answer = sample_pipeline.ask("What were Ulta Beauty's net sales in the fourth quarter of fiscal 2022?", trace=True)
+    assert not answer.text.startswith("No stored filing")
+    assert "fiscal year 2022" in answer.trace.scope
