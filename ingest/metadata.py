@@ -35,7 +35,6 @@ _PERIOD = re.compile(rf"(?:fiscal\s+year|quarterly\s+period|period)\s+ended[\s:]
 _REPORT_DATE = re.compile(rf"Date\s+of\s+report[^:]{{0,60}}:\s*{_DATE}", re.I)
 _REGISTRANT = re.compile(r"\(\s*Exact\s+name\s+of\s+(?:the\s+)?registrant", re.I)
 _TICKER_NAME = re.compile(r"([A-Z][\w&.,'’\- ]{1,60}?)\s*\(\s*(?:NYSE|NASDAQ|Nasdaq|NYSE American)\s*:\s*([A-Z.]{1,6})\s*\)")
-_BOILERPLATE = re.compile(r"transition|commission|file number|report|pursuant|act of|registrant|jurisdiction", re.I)
 _FILE_NUMBER = re.compile(r"Commission\s+File\s+(?:Number|No\.?)\s*:?\s*[\d-]+", re.I)
 _ORG = re.compile(r"\b(?:The\s+)?(?:[A-Z][\w&\-]*\s+){1,3}(?:Company|Inc\.|Corporation|Incorporated)")
 _GENERIC = {"our", "this", "such", "each", "any", "other", "parent", "operating", "holding"}
@@ -76,7 +75,7 @@ class Read:
 
 
 ACCEPT = 0.5
-"""A cover-page value read with less confidence than this gives way to the document's own headers and title."""
+"""A company read with less confidence than this gives way to a surer reading (``_company``)."""
 
 _LABEL_WORDS = re.compile(
     r"\b(?:state|jurisdiction|incorporation|organi[sz]ation|address|telephone|employer|identification|commission|"
@@ -87,8 +86,8 @@ _SMALL_CAPS = re.compile(r"\b([A-Z]) ([A-Z]{2,})\b")
 
 
 def _clean_name(text: str) -> str:
-    name = re.sub(r"\s+", " ", text).strip(" ,;:.-_\"“”") if text.strip().endswith(",") else \
-        re.sub(r"\s+", " ", text).strip(" ,;:-_\"“”")
+    # a trailing comma ("SQUARE, INC.,") ends a cut-off line: its full stop goes too; otherwise "INC." keeps it
+    name = re.sub(r"\s+", " ", text).strip(" ,;:.-_\"“”" if text.strip().endswith(",") else " ,;:-_\"“”")
     if name.isupper() or not re.search(r"[a-z]", name):
         name = _SMALL_CAPS.sub(r"\1\2", name)  # "MGM R ESORTS I NTERNATIONAL": small capitals extracted apart
     return name
@@ -180,8 +179,7 @@ def _most_named(text: str) -> Read | None:
     return None
 
 
-def _company(text: str, accept: float) -> Read | None:
-    ticker = _TICKER_NAME.search(text[:20000])
+def _company(text: str, accept: float, ticker: re.Match | None) -> Read | None:
     candidates = [_registrant(text), _after_file_number(text)]
     if ticker:
         name = re.sub(r"^.*?[–—-]\s+", "", ticker.group(1)).strip(" ,")
@@ -207,16 +205,11 @@ def _elapsed(text: str, end: date) -> tuple[int, int, int] | None:
     return max(found, key=lambda f: (f[0], -f[1])) if found else None
 
 
-def _months_elapsed(text: str, end: date) -> int | None:
-    found = _elapsed(text, end)
-    return found[0] if found else None
-
-
-def _fiscal_year_of_quarter(text: str, end: date) -> tuple[str, float, str]:
+def _fiscal_year_of_quarter(text: str, end: date, k: int | None) -> tuple[str, float, str]:
     """The fiscal year a quarter ending ``end`` belongs to, named as FinanceBench and most analysts name it: the
-    calendar year in which that fiscal year ends. Read from "six months ended <end>" (the year ends 12 − 6 months
-    later) or, failing that, from the "fiscal YYYY" the report names most."""
-    if k := _months_elapsed(text, end):
+    calendar year in which that fiscal year ends. Read from the ``k`` months elapsed ("six months ended <end>": the
+    year ends 12 − 6 months later) or, failing that, from the "fiscal YYYY" the report names most."""
+    if k:
         months = end.month + (12 - k)
         year_end = date(end.year + (months - 1) // 12, (months - 1) % 12 + 1, 1)
         # a 52/53-week quarter ends a few days after its month: "July 2" closes June
@@ -257,9 +250,10 @@ def read_filing(text: str, accept: float = ACCEPT) -> dict[str, Read]:
     read with less confidence than ``accept`` gives way to a surer candidate (the first found where none is)."""
     head, cover = text[:20000], text[:4000]
     out: dict[str, Read] = {}
-    if company := _company(text, accept):
+    ticker = _TICKER_NAME.search(head)
+    if company := _company(text, accept, ticker):
         out["company"] = company
-    if ticker := _TICKER_NAME.search(head):
+    if ticker:
         out["ticker"] = Read(ticker.group(2), 0.9, "the ticker beside the company's name", ticker.start(2), ticker.end(2))
     if m := _FORM.search(cover):
         out["form"] = Read(m.group(1).upper(), 0.95, "“FORM …” on the cover page", m.start(), m.end())
@@ -279,10 +273,11 @@ def read_filing(text: str, accept: float = ACCEPT) -> dict[str, Read]:
         m, conf, how = period
         out["period_end"] = Read(end, conf, how, m.start(), m.end())
         if form == "10-Q":
-            year, c, why = _fiscal_year_of_quarter(text, date.fromisoformat(end))
+            elapsed = _elapsed(text, date.fromisoformat(end))
+            year, c, why = _fiscal_year_of_quarter(text, date.fromisoformat(end), elapsed[0] if elapsed else None)
             out["fiscal_year"] = Read(year, min(conf, c), why, m.start(), m.end())
-            if found := _elapsed(text, date.fromisoformat(end)):
-                k, a, b = found
+            if elapsed:
+                k, a, b = elapsed
                 out["fiscal_quarter"] = Read(str(k // 3), 0.9, f"its {k} months ended {end}", a, b)
         else:
             out["fiscal_year"] = Read(end[:4], conf, "the year its fiscal year or period ends", m.start(), m.end())

@@ -58,14 +58,14 @@ def decode_text(raw: bytes, path: str) -> tuple[str, int]:
     extracted from PDFs and forms carries (NULs beside check boxes, escape codes) are each replaced by a space
     in place, so every offset of the file's text is kept, and their count is returned for the ingest summary.
     """
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (encoding := _utf16_without_bom(raw)):
+    bom = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if encoding := "utf-16" if bom else _utf16_without_bom(raw):
         try:
-            text = raw.decode("utf-16") if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
-                else raw.decode(encoding)
+            text = raw.decode(encoding)
         except UnicodeDecodeError:
             raise IngestError(path, "looks like UTF-16 text but is not valid UTF-16") from None
-        replaced = sum(text.count(chr(b)) for b in _CONTROL)
-        return text.translate(_CONTROL_CHARS), replaced
+        kept = text.translate(_CONTROL_CHARS)
+        return kept, sum(a != b for a, b in zip(text, kept, strict=True))
     for signature, what in _SIGNATURES:
         if raw.startswith(signature):
             raise IngestError(path, f"is {what}, not text (give it its own extension, or convert it to text)")
