@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -87,6 +88,9 @@ class Pipeline:
         self._writers = _Writers()
         self._store: SectionStore | None = None
         self._index: PassageIndex | None = None
+        self._read_index: tuple[int, PassageIndex] | None = None
+        """The index questions search, with its store generation: that of the newest version a question read."""
+        self._open_lock = threading.Lock()
         self._readers = None
         self._graphs: dict[bool, Any] = {}
         self._checkpoints: sqlite3.Connection | None = None
@@ -106,15 +110,33 @@ class Pipeline:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _open_store(self, create: bool = False) -> SectionStore:
-        if self._store is None:
-            self._store = SectionStore(self.folder, create=create)
-        return self._store
+        with self._open_lock:
+            if self._store is None:
+                self._store = SectionStore(self.folder, create=create)
+            return self._store
 
     def _open_index(self) -> PassageIndex:
         store = self._open_store()
         if self._index is None or self._index.store is not store:
             self._index = PassageIndex.open(store, self.embedder.dim, self.config.index)
         return self._index
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[tuple[SectionStore, PassageIndex]]:
+        """One committed version of the store and the vector index of exactly that version, for one question:
+        another thread or process may ingest and delete meanwhile without the question seeing half of it."""
+        with self._open_store().snapshot() as view:
+            generation = view.generation
+            with self._open_lock:
+                known = self._read_index
+            if known is not None and known[0] == generation:
+                index = known[1]
+            else:
+                index = PassageIndex.for_snapshot(view, self.embedder.dim, self.config.index)
+                with self._open_lock:
+                    if self._read_index is None or self._read_index[0] < generation:
+                        self._read_index = (generation, index)
+            yield view, index.bound(view)
 
     def _lock(self) -> StoreLock:
         return StoreLock(self.folder / ".ingest.lock", wait=False,
@@ -125,7 +147,7 @@ class Pipeline:
             self._store.close()
         if self._checkpoints is not None:
             self._checkpoints.close()
-        self._store = self._index = self._checkpoints = None
+        self._store = self._index = self._read_index = self._checkpoints = None
         self._graphs.pop(True, None)
 
     def __enter__(self) -> Self:
@@ -212,8 +234,8 @@ class Pipeline:
             raise ValueError(f"no document {', '.join(map(repr, unknown))} in store {self.folder}; "
                              f"`sectionrag sections --store {self.folder}` lists what is there")
 
-    def _retriever(self) -> Retriever:
-        return Retriever(self._open_store(), self._open_index(), self.embedder.encode_cached, self.config.retrieve)
+    def _retriever(self, store: SectionStore, index: PassageIndex) -> Retriever:
+        return Retriever(store, index, self.embedder.encode_cached, self.config.retrieve)
 
     def retrieve(self, question: str, top_sections: int | None = None, doc_ids: Sequence[str] | None = None,
                  filters: SectionFilter | None = None) -> list[ScoredSection]:
@@ -222,7 +244,8 @@ class Pipeline:
         question = _check_question(question)
         if doc_ids:
             self._check_docs(doc_ids)
-        return list(self._retriever().retrieve(question, top_sections, doc_ids, filters).sections)
+        with self._snapshot() as (store, index):
+            return list(self._retriever(store, index).retrieve(question, top_sections, doc_ids, filters).sections)
 
     # -- ask -----------------------------------------------------------------------------------
     def ask(self, question: str, doc_ids: Sequence[str] | None = None, *, top_sections: int | None = None,
@@ -318,7 +341,8 @@ class Pipeline:
             self._check_docs(doc_ids)
         cfg = self.config.summarize
         reader = self._section_readers().trained(cfg.reader_weights, cfg.impl)
-        return check_hypothesis(self._open_store(), self._retriever(), reader, hypothesis, doc_ids, self.config)
+        with self._snapshot() as (store, index):
+            return check_hypothesis(store, self._retriever(store, index), reader, hypothesis, doc_ids, self.config)
 
     def score_units(self, question: str, sections: Sequence[ScoredSection] | None = None, *,
                     doc_ids: Sequence[str] | None = None, scorer: str = "trained") -> list[ScoredUnit]:
@@ -331,13 +355,16 @@ class Pipeline:
         if scorer not in UNIT_SCORERS:
             raise ValueError(f"unknown unit scorer {scorer!r}; use one of {', '.join(UNIT_SCORERS)}")
         cfg = self.config.summarize
-        if sections is None:
-            sections = self.retrieve(question, doc_ids=doc_ids)[: cfg.max_sections]
+        if doc_ids:
+            self._check_docs(doc_ids)
         readers = self._section_readers()
         read = readers.for_config(dataclasses.replace(cfg, enabled=True, encoder_weight=1.0)) if scorer == "encoder" else None
         reader = readers.trained(cfg.reader_weights, cfg.impl) if scorer == "trained" else None
-        return score_units(question, [s.section for s in sections], self._open_store(), scorer,
-                           embed=self.embedder.encode_cached, read=read, reader=reader)
+        with self._snapshot() as (store, index):
+            if sections is None:
+                sections = self._retriever(store, index).retrieve(question, None, doc_ids, None).sections[: cfg.max_sections]
+            return score_units(question, [s.section for s in sections], store, scorer,
+                               embed=self.embedder.encode_cached, read=read, reader=reader)
 
     def _section_readers(self):
         from graphs.reader import SectionReaders
@@ -381,7 +408,7 @@ class Pipeline:
             self._graphs[resumable] = build_graph(checkpointer)
         return self._graphs[resumable]
 
-    def _context(self, config: PipelineConfig):
+    def _context(self, config: PipelineConfig, store: SectionStore, index: PassageIndex):
         from graphs.context import QAContext
 
         readers = self._section_readers()
@@ -389,7 +416,7 @@ class Pipeline:
         wants = (cfg.enabled and cfg.scorer == "trained") or (
             {"span", "yesno"} & set(config.answers.typed) and trained_reader_available(config))
         trained = readers.trained(cfg.reader_weights, cfg.impl) if wants else None
-        return QAContext(store=self._open_store(), retriever=self._retriever(), embed=self.embedder.encode_cached,
+        return QAContext(store=store, retriever=self._retriever(store, index), embed=self.embedder.encode_cached,
                          llm=self._writers.get(config), config=config,
                          read=readers.for_config(cfg) if cfg.scorer == "blend" else None, reader=trained)
 
@@ -406,16 +433,17 @@ class Pipeline:
             saved = graph.get_state(run_config)
             if saved.next and all(saved.values.get(k) == v for k, v in inputs.items()):
                 inputs = None  # the same question was interrupted on this thread: continue it
-        context = self._context(config)
-        t0 = time.perf_counter()
-        for mode, chunk in graph.stream(inputs, run_config, context=context, stream_mode=["updates", "values"]):
-            seconds = time.perf_counter() - t0
-            if mode == "values":
-                yield mode, "", chunk, seconds
-            else:
-                for node, update in chunk.items():
-                    if not node.startswith("__"):
-                        yield mode, node, update or {}, seconds
+        with self._snapshot() as (store, index):
+            context = self._context(config, store, index)
+            t0 = time.perf_counter()
+            for mode, chunk in graph.stream(inputs, run_config, context=context, stream_mode=["updates", "values"]):
+                seconds = time.perf_counter() - t0
+                if mode == "values":
+                    yield mode, "", chunk, seconds
+                else:
+                    for node, update in chunk.items():
+                        if not node.startswith("__"):
+                            yield mode, node, update or {}, seconds
 
     def _answer(self, question: str, doc_ids, top_sections, filters, config: PipelineConfig,
                 thread_id: str | None, trace: bool, on_step: Callable[[GraphStep], None] | None = None) -> Answer:

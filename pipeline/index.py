@@ -17,6 +17,7 @@ the index; the CPU index stays the one that is saved and updated.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -113,7 +114,34 @@ class PassageIndex:
         return cls.rebuild(store, dim, cfg)
 
     @classmethod
-    def rebuild(cls, store: SectionStore, dim: int, cfg: IndexConfig | None = None) -> PassageIndex:
+    def for_snapshot(cls, view: SectionStore, dim: int, cfg: IndexConfig | None = None) -> PassageIndex:
+        """The index of exactly the version ``view`` (``SectionStore.snapshot``) sees, for reading only: the
+        saved file when it was saved from that version, else built in memory from the view's embeddings (the
+        file belongs to whichever job holds the store's ingest lock, so a reader never writes it)."""
+        cfg = cfg or IndexConfig()
+        path = view.folder / INDEX_NAME
+        meta_path = path.with_suffix(".json")
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("generation") == view.generation and meta.get("dim") == dim and cfg.index_kind in ("auto", meta.get("kind")):
+                index = faiss.read_index(str(path))
+                # a save rewrites the metadata last and removes it first: unchanged means the file read is its own
+                if json.loads(meta_path.read_text()) == meta:
+                    return cls(view, dim, index, meta.get("kind", "flat"), cfg, meta.get("trained_on", 0))
+        except (OSError, ValueError, RuntimeError):
+            pass  # no saved index of this version (being written, missing, unreadable): build it
+        return cls.rebuild(view, dim, cfg, save=False)
+
+    def bound(self, view: SectionStore) -> PassageIndex:
+        """This index reading through ``view`` (a snapshot of the version it was built from); the FAISS
+        index is shared, not copied."""
+        other = copy.copy(self)
+        other.store = view
+        return other
+
+    @classmethod
+    def rebuild(cls, store: SectionStore, dim: int, cfg: IndexConfig | None = None, *, save: bool = True) -> PassageIndex:
+        """The index built from the store's embeddings, saved unless ``save`` is false."""
         cfg = cfg or IndexConfig()
         n = store.counts()["passages"]
         kind = choose_kind(cfg, n)
@@ -126,7 +154,8 @@ class PassageIndex:
                 raise ValueError(f"store {store.folder} holds {vecs.shape[1]}-d embeddings, the embedder makes {dim}-d")
             index.add_with_ids(vecs, rowids)
         self = cls(store, dim, index, kind, cfg, trained_on=len(train) if train is not None else 0)
-        self._write()
+        if save:
+            self._write()
         return self
 
     # -- updates -------------------------------------------------------------------------------
@@ -161,6 +190,9 @@ class PassageIndex:
         self._write()
 
     def _write(self) -> None:
+        # the metadata goes first and comes back last, so a reader in another process never takes the new
+        # file for the generation the old metadata names (``for_snapshot``)
+        self.path.with_suffix(".json").unlink(missing_ok=True)
         tmp = self.path.with_suffix(".faiss.tmp")
         faiss.write_index(self.index, str(tmp))
         with open(tmp, "rb+") as fh:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +98,39 @@ class SectionStore:
                 raise StoreError(f"store {self.folder} has schema {version}, this sectionrag reads {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{db} is not a usable sectionrag store: {exc}") from None
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
 
     def close(self) -> None:
         self.conn.close()
+        with self._idle_lock:
+            for conn in self._idle:
+                conn.close()
+            self._idle.clear()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SectionStore]:
+        """A read-only view of the store as one committed version: everything read through it (documents,
+        sections, passages, embeddings, the generation) comes from the same version, whatever other threads
+        or processes write meanwhile. A question reads through one view from retrieval to citation, so a
+        document deleted halfway through is either wholly there for it or wholly absent.
+
+        >>> with store.snapshot() as view:
+        ...     view.generation, view.document_ids()
+        """
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = sqlite3.connect(self.folder / DB_NAME, timeout=60.0, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
+        conn.execute("BEGIN")
+        try:
+            view = _StoreView(self.folder, conn)
+            yield view
+        finally:
+            conn.rollback()
+            with self._idle_lock:
+                self._idle.append(conn)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _migrate_1_to_2(self) -> None:
@@ -393,6 +425,21 @@ class SectionStore:
             "sections": q("SELECT count(*) FROM sections").fetchone()[0],
             "passages": q("SELECT count(*) FROM passages").fetchone()[0],
         }
+
+
+class _StoreView(SectionStore):
+    """What ``SectionStore.snapshot`` yields: the store's reads over a connection held in one read transaction."""
+
+    def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
+        self.folder, self.conn = folder, conn
+        _ = self.generation  # the first read fixes the version the view sees (WAL)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SectionStore]:
+        yield self
+
+    def close(self) -> None:
+        """The connection goes back to the store that lent it when the snapshot ends."""
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:
