@@ -271,13 +271,16 @@ def find_headings(doc: Document) -> list[Heading]:
 
     # A Part heading and the Item right under it open one section (the Part's own line is no section).
     part_starts = {c.start: _page_top(text, starts, c.start, running) for c in part_chain}
-    item_starts = {}
+    item_starts: dict[int, int] = {}
+    last = -1
     for c in item_chain:
         begin = _page_top(text, starts, c.start, running)
         prev = max((p for p in part_starts if p < c.start), default=None)
         if prev is not None and c.start - prev < 300 and text.count("\n", prev, c.start) <= 3:
             begin = part_starts[prev]
-        item_starts[c.start] = begin
+        # every Item is a boundary: one that would begin where the Item before it does (both right under a Part,
+        # or both preceded on their page only by running lines) begins on its own line
+        item_starts[c.start] = last = begin if begin > last else c.start
 
     headings = [Heading(part_starts[c.start], 1, c.title) for c in part_chain]
     headings += [Heading(item_starts[c.start], 2, c.title, hard=True) for c in item_chain]
@@ -292,7 +295,10 @@ def find_headings(doc: Document) -> list[Heading]:
             break
     if not notes:
         notes = _note_candidates(text, starts, 0, len(text))
-    note_starts = [_page_top(text, starts, c.start, running) for c in notes]
+    note_starts: list[int] = []
+    for c in notes:  # as for Items: two notes never begin at one offset
+        begin = _page_top(text, starts, c.start, running)
+        note_starts.append(begin if not note_starts or begin > note_starts[-1] else c.start)
     headings += [Heading(b, 3, c.title, hard=True) for b, c in zip(note_starts, notes)]
     if notes:
         # The statements before the first note stay one section (the tree would otherwise open the

@@ -64,12 +64,14 @@ def _build_tree(doc: Document, headings: list[Heading], root_title: str) -> _Nod
     for h in sorted(headings, key=lambda h: (h.start, h.level)):
         if not 0 <= h.start < len(doc.text):
             continue
+        if stack[-1] is not root and stack[-1].start == h.start and stack[-1].level >= h.level:
+            # two headings of one level at one offset: keep the first. Checked before the stack is popped,
+            # which would close the first at its own start and leave its text to no section.
+            continue
         while stack[-1].level >= h.level:
             done = stack.pop()
             done.end = h.start
         parent = stack[-1]
-        if parent.children and parent.children[-1].start == h.start:
-            continue  # two headings at one offset: keep the outer one
         node = _Node(title=h.title, level=h.level, start=h.start, end=len(doc.text), hard=h.hard,
                      path=parent.path + (h.title,))
         parent.children.append(node)

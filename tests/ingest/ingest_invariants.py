@@ -17,7 +17,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from ingest.sectionizers import sectionize
+from ingest.sectionizers import _headings, sectionize
+from ingest.sectionizers.tree import Heading
 from ingest.tokens import TokenCounter
 from pipeline.types import Citation, Document, Section
 
@@ -66,9 +67,23 @@ def check_sections(doc: Document, sections: list[Section], max_tokens: int) -> N
     assert len({s.id for s in sections}) == len(sections)
 
 
+def check_hard_boundaries(doc: Document, headings: list[Heading], sections: list[Section]) -> None:
+    """A hard heading (a filing's Item or note, a contract's exhibit, an EHR's patient summary) always starts a
+    section: the first of its text that is not whitespace is a section start, and no two hard headings of one
+    level share an offset (the tree would keep only the first)."""
+    starts = {s.start for s in sections}
+    hard = [h for h in headings if h.hard and 0 <= h.start < len(doc.text)]
+    assert len({(h.start, h.level) for h in hard}) == len(hard), f"hard headings share an offset: {hard}"
+    for h in hard:
+        p = h.start + len(doc.text[h.start:]) - len(doc.text[h.start:].lstrip())
+        assert p == len(doc.text) or p in starts, f"hard heading {h.title!r} at {h.start} starts no section"
+
+
 def sectionize_checked(doc: Document, target_tokens: int, max_tokens: int) -> list[Section]:
     sections = sectionize(doc, target_tokens=target_tokens, max_tokens=max_tokens)
     check_sections(doc, sections, max_tokens)
+    if doc.kind != "generic":
+        check_hard_boundaries(doc, _headings(doc), sections)
     return sections
 
 
