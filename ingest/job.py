@@ -12,12 +12,15 @@ embeds and stores it in one transaction). So:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import multiprocessing
+import os
+import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,35 +32,70 @@ Sink = Callable[[ParsedFile], tuple[int, int]]
 """Stores a parsed file; returns (sections, passages) stored."""
 
 
-def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[FailedFile]]:
-    """Inputs → the units to ingest: files, and FHIR bulk-export folders as one unit each.
+def _path_problem(p: Path) -> str | None:
+    """Why an input path cannot be walked or read (``None``: it can)."""
+    if not p.is_symlink():
+        return None if p.exists() else "path does not exist"
+    try:
+        target = p.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return "symbolic link loop; skipped"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop; skipped"
+        return f"broken symbolic link (its target {os.readlink(p)} does not exist); skipped"
+    return None if target.exists() else f"broken symbolic link (its target {os.readlink(p)} does not exist); skipped"
 
-    Folders are walked in sorted order; hidden files are skipped. A missing path is a failure.
+
+def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[FailedFile]]:
+    """Inputs → the units to ingest: files, and each FHIR bulk export (a folder's ``*.ndjson`` files) as one unit.
+
+    Folders are walked in sorted order; hidden files are skipped. The other files in a folder that holds an export
+    are units of their own (a contract beside ``Patient.ndjson`` is stored whatever the export's fate). A missing
+    path, a broken symbolic link and a link back into a folder being walked are failures, each named.
     """
     from ingest.readers import is_fhir_bulk_export
 
     units: list[Path] = []
     failed: list[FailedFile] = []
 
-    def walk(folder: Path) -> Iterator[Path]:
+    def walk(folder: Path, seen: frozenset[Path]) -> Iterator[Path]:
         if is_fhir_bulk_export(folder):
             yield folder
+        try:
+            children = sorted(folder.iterdir())
+        except OSError as exc:
+            failed.append(FailedFile(str(folder), f"folder cannot be read: {exc.strerror or exc}"))
             return
-        for child in sorted(folder.iterdir()):
+        for child in children:
             if child.name.startswith("."):
                 continue
-            if child.is_dir():
-                yield from walk(child)
+            problem = _path_problem(child)
+            if problem:
+                failed.append(FailedFile(str(child), problem))
+            elif child.is_dir():
+                real = child.resolve()
+                if real in seen:
+                    failed.append(FailedFile(str(child), f"symbolic link loop (back to {real}); skipped"))
+                else:
+                    yield from walk(child, seen | {real})
+            elif child.suffix.lower() == ".ndjson" and is_fhir_bulk_export(folder):
+                continue  # read with the export it belongs to
             elif child.is_file():
                 yield child
+            else:
+                failed.append(FailedFile(str(child), "not a regular file (a device, pipe or socket); skipped"))
 
     for p in map(Path, paths):
-        if not p.exists():
-            failed.append(FailedFile(str(p), "path does not exist"))
+        problem = _path_problem(p)
+        if problem:
+            failed.append(FailedFile(str(p), problem))
         elif p.is_dir():
-            units += list(walk(p))
-        else:
+            units += list(walk(p, frozenset({p.resolve()})))
+        elif p.is_file():
             units.append(p)
+        else:
+            failed.append(FailedFile(str(p), "not a regular file (a device, pipe or socket); skipped"))
     return list(dict.fromkeys(units)), failed
 
 
@@ -89,19 +127,42 @@ def read_documents(path: str | Path, cfg: IngestConfig) -> list[Document]:
 
 
 def parse_unit(path: str, sha: str, cfg: IngestConfig) -> ParsedFile | FailedFile:
-    """Read and sectionize one unit (runs in a worker process)."""
+    """Read and sectionize one unit (runs in a worker process).
+
+    The unit is hashed before and after it is read: a file that vanishes or changes meanwhile is a failure (re-run to
+    ingest what it now is), never a half-old, half-new document; what is stored carries the hash of what was read.
+    """
     from ingest.sectionizers import sectionize
 
+    unit = Path(path)
+    try:
+        before = unit_sha(unit)
+    except FileNotFoundError:
+        return FailedFile(path, "vanished before it could be read")
+    except OSError as exc:
+        return FailedFile(path, f"cannot be read: {exc.strerror or exc}")
     try:
         out = []
         for doc in read_documents(path, cfg):
             sections = sectionize(doc, target_tokens=cfg.target_tokens, max_tokens=cfg.max_tokens)
             out.append((doc, tuple(sections)))
-        return ParsedFile(path=path, sha=sha, documents=tuple(out))
-    except IngestError as exc:
-        return FailedFile(path, exc.reason)
+    except IngestError as exc:  # a file inside a unit (an export's NDJSON file) is named in the reason
+        inner = Path(exc.path).name if exc.path not in (path, str(unit)) else ""
+        return FailedFile(path, f"{inner}: {exc.reason}" if inner else exc.reason)
+    except MemoryError:
+        limit = f" (the limit per file is {cfg.file_memory_mb} MB, ingest.file_memory_mb)" if cfg.file_memory_mb else ""
+        return FailedFile(path, f"needs more memory to read than it may use{limit}")
+    except RecursionError:
+        return FailedFile(path, "is nested too deeply to read")
     except Exception as exc:  # noqa: BLE001 — a sectionizer bug must not stop a batch of thousands of files
         return FailedFile(path, f"could not be sectionized ({type(exc).__name__}: {exc})")
+    try:
+        after = unit_sha(unit)
+    except OSError:
+        return FailedFile(path, "vanished while it was being read; nothing of it was stored")
+    if after != before:
+        return FailedFile(path, "changed while it was being read; nothing of it was stored, re-run to ingest it")
+    return ParsedFile(path=path, sha=before, documents=tuple(out))
 
 
 @dataclass
@@ -169,62 +230,147 @@ def run_local(
     cfg: IngestConfig,
     progress: bool = True,
 ) -> tuple[JobCounts, list[FailedFile], float]:
-    """Runs the job on local worker processes (``cfg.workers``; 1 means in this process)."""
+    """Runs the job on local worker processes (``cfg.workers``), each file within ``cfg.file_timeout_s`` seconds and
+    ``cfg.file_memory_mb`` MB; with one worker and neither limit set, files are read in this process."""
     t0 = time.perf_counter()
     todo, failed, skipped = plan(paths, stored_sha)
     consume = Consumer(sink, failed, skipped, len(todo), progress)
     try:
-        if cfg.workers <= 1 or len(todo) <= 1:
+        if cfg.workers <= 1 and not cfg.file_timeout_s and not cfg.file_memory_mb:
             for path, sha in todo:
                 consume(parse_unit(path, sha, cfg))
-        else:
-            _run_pool(todo, cfg, consume)
+        elif todo:
+            _run_workers(todo, cfg, consume)
     finally:
         consume.close()
     return consume.counts, failed, time.perf_counter() - t0
 
 
-def _run_pool(todo: list[tuple[str, str]], cfg: IngestConfig, consume) -> None:
+_START_S = 120
+"""Seconds a worker process may take to start."""
+_TICK = 0.25
+"""Seconds between the supervisor's looks at its workers' clocks."""
+
+
+def _serve(conn, cfg: IngestConfig) -> None:
+    """A worker: parses the units it is sent, one at a time, within its memory limit, until sent ``None``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle: it stops the workers
+    import ingest.readers
+    import ingest.sectionizers  # noqa: F401 — imported before the clock of the first file starts
+    if cfg.file_memory_mb:
+        try:
+            import resource
+
+            limit = cfg.file_memory_mb * 2**20
+            _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+            resource.setrlimit(resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+        except (ImportError, ValueError, OSError):  # no such limit on this platform: the clock still applies
+            pass
+    conn.send("ready")
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):
+            return
+        if item is None:
+            return
+        conn.send(parse_unit(item[0], item[1], cfg))
+
+
+class _Worker:
+    """One worker process and the unit it holds (``None``: idle)."""
+
+    def __init__(self, ctx, cfg: IngestConfig) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, cfg), daemon=True, name="sectionrag-ingest")
+        self.proc.start()
+        child.close()
+        self.item: tuple[str, str] | None = None
+        self.since = 0.0
+        # a file's clock starts once the worker is ready, not while a busy machine starts Python
+        try:
+            ready = self.conn.poll(_START_S) and self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.stop(kill=True)
+            raise RuntimeError(f"an ingest worker process did not start within {_START_S} s")
+
+    def give(self, item: tuple[str, str]) -> None:
+        self.item, self.since = item, time.monotonic()
+        self.conn.send(item)
+
+    def result(self) -> ParsedFile | FailedFile | None:
+        """The unit's result if it is ready; ``None`` while it is being read or if the worker died."""
+        try:
+            return self.conn.recv() if self.conn.poll() else None
+        except (EOFError, OSError):
+            return None
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill and self.proc.is_alive():
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            self.proc.join(1.0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def _run_workers(todo: list[tuple[str, str]], cfg: IngestConfig, consume) -> None:
+    """Supervises ``cfg.workers`` worker processes: a unit past its time limit has its worker killed and is a failure;
+    a worker that dies (a parser crash, the memory limit hit in native code, a kill) costs only its unit, which is
+    retried once in a fresh worker."""
+    from multiprocessing.connection import wait as wait_any
+
     # spawn, not fork: the parent holds torch and its threads, which do not survive a fork reliably
     ctx = multiprocessing.get_context("spawn")
-    queue = list(reversed(todo))
+    queue = deque(todo)
     attempts: dict[str, int] = {}
-    window = cfg.workers * 2
-    while queue:
-        pool = ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx)
-        inflight: dict[Future, tuple[str, str]] = {}
-        broken = False
-        try:
-            while (queue or inflight) and not broken:
-                while queue and len(inflight) < window:
-                    item = queue.pop()
+    pool: list[_Worker | None] = [None] * max(1, min(cfg.workers, len(todo)))
+    try:
+        while queue or any(w is not None and w.item for w in pool):
+            for i, w in enumerate(pool):
+                if queue and (w is None or not w.item):
+                    if w is None or not w.proc.is_alive():
+                        if w is not None:
+                            w.stop(kill=True)
+                        w = pool[i] = _Worker(ctx, cfg)
+                    item = queue.popleft()
                     try:
-                        inflight[pool.submit(parse_unit, item[0], item[1], cfg)] = item
-                    except BrokenProcessPool:
-                        queue.append(item)
-                        broken = True
-                        break
-                if not inflight:
-                    break
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    exc = fut.exception()
-                    if isinstance(exc, BrokenProcessPool):
-                        broken = True  # stays in flight: retried below
-                        continue
-                    item = inflight.pop(fut)
-                    if exc is not None:
-                        consume(FailedFile(item[0], f"could not be parsed ({type(exc).__name__}: {exc})"))
+                        w.give(item)
+                    except OSError:  # died before it was sent anything: a fresh one takes the unit
+                        queue.appendleft(item)
+                        w.item = None
+            busy = [w for w in pool if w is not None and w.item]
+            wait_any([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=_TICK)
+            for i, w in enumerate(pool):
+                if w is None or not w.item:
+                    continue
+                result = w.result()
+                if result is not None:
+                    w.item = None
+                    consume(result)
+                elif not w.proc.is_alive():
+                    path = w.item[0]
+                    attempts[path] = attempts.get(path, 0) + 1
+                    if attempts[path] >= 2:
+                        memory = (f"more than the {cfg.file_memory_mb} MB a file may use, ingest.file_memory_mb"
+                                  if cfg.file_memory_mb else "out of memory")
+                        consume(FailedFile(path, f"the parser process died while reading it (exit code "
+                                                 f"{w.proc.exitcode}: a crash, or {memory})"))
                     else:
-                        consume(fut.result())
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        if broken:
-            # A worker died; every unit it could have held is retried once in a fresh pool.
-            for item in inflight.values():
-                attempts[item[0]] = attempts.get(item[0], 0) + 1
-                if attempts[item[0]] >= 2:
-                    consume(FailedFile(item[0], "the parser process died while reading it (crash or out of memory)"))
-                else:
-                    queue.append(item)
-
+                        queue.appendleft(w.item)
+                    w.stop(kill=True)
+                    pool[i] = None
+                elif cfg.file_timeout_s and time.monotonic() - w.since > cfg.file_timeout_s:
+                    path = w.item[0]
+                    w.stop(kill=True)
+                    pool[i] = None
+                    consume(FailedFile(path, f"took longer than {cfg.file_timeout_s:g} s to read "
+                                             "(the limit per file, ingest.file_timeout_s); stopped"))
+    finally:
+        for w in pool:
+            if w is not None:
+                w.stop(kill=bool(w.item))

@@ -11,13 +11,21 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_SOME_FAILED = 3
+"""``ingest``: some inputs could not be stored (each is named under ``failed``); the rest were."""
+EXIT_NOTHING_READ = 4
+"""``ingest``: no input could be read (every path missing or failed, or no files found): nothing was stored."""
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,8 +159,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
              f"{report.pages} pages in {report.seconds:.1f}s; {report.skipped} unchanged skipped"]
     lines += [f"warning: {w.path}: {w.warning}" for w in report.warnings]
     lines += [f"failed: {f.path}: {f.error}" for f in report.failed]
+    stored = report.documents + report.skipped
+    code = 0 if not report.failed and stored else EXIT_SOME_FAILED if stored else EXIT_NOTHING_READ
+    if code == EXIT_NOTHING_READ and not report.failed:
+        lines.append("nothing to ingest: no files found under " + ", ".join(map(str, args.paths)))
     _emit(args, obj, "\n".join(lines))
-    return 0
+    return code
 
 
 def cmd_sections(args: argparse.Namespace) -> int:
@@ -231,6 +243,8 @@ def _trace_json(trace) -> dict:
         "route": list(trace.route),
         "scope": trace.scope,
         "timings": dict(trace.timings),
+        "injections": [{"doc_id": f.doc_id, "section_id": f.section_id, "start": f.start, "end": f.end,
+                        "text": f.quote} for f in trace.injections],
     }
 
 
@@ -241,6 +255,9 @@ def _trace_lines(trace) -> list[str]:
               for ev in trace.evidence]
     lines += ["claims:"] + [f"  {'kept' if c.supported else 'dropped'} ({c.support:.2f}) {_short(c.claim, 160)}"
                             + (f" — {'; '.join(c.reasons)}" if c.reasons else "") for c in trace.claims]
+    if trace.injections:
+        lines.append("flagged as planted instructions (kept from the writer):")
+        lines += [f"  {f.doc_id} [{f.start}:{f.end}] {_short(f.quote, 160)}" for f in trace.injections]
     return lines
 
 
@@ -387,6 +404,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "review": cmd_review, "delete": cmd_delete, "eval": cmd_eval,
                 "bench": cmd_bench}
     args.stdout = sys.stdout
+    terminated = []
+
+    def on_term(signum, frame):  # SIGTERM stops a long command the way Ctrl-C does: what is done is kept
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
     try:
         # Anything a library prints on stdout would corrupt the one JSON object: send it to stderr.
         with contextlib.redirect_stdout(sys.stderr):
@@ -395,8 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sectionrag: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("sectionrag: interrupted; what was stored is kept, re-run to finish", file=sys.stderr)
-        return 130
+        how = "terminated" if terminated else "interrupted"
+        print(f"sectionrag: {how}; what was stored is kept, re-run to finish", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

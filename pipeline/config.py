@@ -57,6 +57,13 @@ class IngestConfig:
     engine: EngineName = "local"
     max_file_mb: float = 200.0
     """Files larger than this are refused (recorded in ``failed``)."""
+    file_timeout_s: float = 300.0
+    """A file still being read after this many seconds has its worker process killed and is recorded in ``failed``
+    (a parser hung on a malicious file does not stall the job); 0: no limit."""
+    file_memory_mb: int = 4096
+    """A worker process may use this much memory (data segment) while reading a file; a file needing more is
+    recorded in ``failed``. 0: no limit. With ``workers = 1`` and both limits 0, files are read in the calling
+    process."""
     metadata_min_confidence: float = 0.5
     """A filing's company read from its cover page with less confidence than this (a name found only beside its
     ticker, or the organisation it names most) gives way to a surer reading."""
@@ -66,6 +73,8 @@ class IngestConfig:
             raise ValueError("ingest: need 0 < target_tokens <= max_tokens")
         if self.workers < 1:
             raise ValueError("ingest: workers must be at least 1")
+        if self.file_timeout_s < 0 or self.file_memory_mb < 0:
+            raise ValueError("ingest: file_timeout_s and file_memory_mb must be 0 (no limit) or more")
         if self.engine not in ("local", "ray"):
             raise ValueError(f"ingest: unknown engine {self.engine!r}; use 'local' or 'ray'")
         if not 0.0 <= self.metadata_min_confidence <= 1.0:

@@ -56,8 +56,10 @@ def read(path: str | Path, *, max_bytes: int = 200 * 1024 * 1024) -> list[Docume
         docs = importlib.import_module(module).read(path)
     except IngestError:
         raise
-    except (MemoryError, RecursionError) as exc:
-        raise IngestError(str(path), f"too large or deeply nested to parse ({type(exc).__name__})") from None
+    except MemoryError:
+        raise  # the job names the memory limit it ran under
+    except RecursionError:
+        raise IngestError(str(path), "is nested too deeply to parse") from None
     except Exception as exc:  # a parser's own failure on a corrupt file becomes one line naming the file
         raise IngestError(str(path), f"could not be parsed as {path.suffix.lstrip('.').upper()}: {exc}".strip()) from None
     docs = [d for d in docs if d.text.strip()]

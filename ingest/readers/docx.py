@@ -24,12 +24,19 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import zipfile
 from pathlib import Path
 
 from ingest.errors import IngestError
 from pipeline.types import Document, content_hash
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted DOCX and legacy .doc are OLE compound files
+MAX_EXPANDED_MB = 1024
+"""A DOCX whose parts together unpack to more than this is refused."""
+MAX_RATIO = 100
+BOMB_MIN_MB = 16
+"""A part over this size that unpacks to more than ``MAX_RATIO`` times its compressed size is a decompression bomb
+(Word's XML compresses about 5–20 times; embedded images hardly at all)."""
 _SKIPPED = frozenset({"Header", "Footer", "PageNumber"})  # repeated on every page: noise to every later stage
 
 
@@ -72,6 +79,39 @@ def _table_text(element) -> str:
     return "\n".join(rows) or element.text
 
 
+def _check_package(path: Path) -> None:
+    """Refuses, in the user's words, a DOCX whose ZIP package is corrupt, is not a Word document, or would expand
+    past ``MAX_EXPANDED_MB`` (a member more than ``MAX_RATIO`` times its compressed size past ``BOMB_MIN_MB`` is a
+    decompression bomb): checked from the ZIP directory, before anything is decompressed."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+            names = {m.filename for m in members}
+            if "word/document.xml" not in names or "[Content_Types].xml" not in names:
+                raise IngestError(str(path), "is a ZIP file but not a Word document (no word/document.xml or "
+                                             "[Content_Types].xml)")
+            total = 0
+            for m in members:
+                total += m.file_size
+                if m.file_size > BOMB_MIN_MB * 2**20 and m.file_size > MAX_RATIO * max(m.compress_size, 1):
+                    raise IngestError(str(path), f"is a decompression bomb: {m.filename} expands from "
+                                                 f"{m.compress_size / 2**10:,.0f} KB to {m.file_size / 2**20:,.0f} MB")
+            if total > MAX_EXPANDED_MB * 2**20:
+                raise IngestError(str(path), f"expands to {total / 2**20:,.0f} MB, over the {MAX_EXPANDED_MB} MB "
+                                             "a Word document may unpack to")
+            types = z.read("[Content_Types].xml")
+    except zipfile.BadZipFile as exc:
+        raise IngestError(str(path), f"is a corrupt ZIP package ({exc})") from None
+    try:
+        from lxml import etree
+
+        root = etree.fromstring(types, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        raise IngestError(str(path), f"has a malformed [Content_Types].xml ({exc})") from None
+    if root.tag != "{http://schemas.openxmlformats.org/package/2006/content-types}Types":
+        raise IngestError(str(path), "has a [Content_Types].xml that is not an Open XML content-types list")
+
+
 def read(path: Path) -> list[Document]:
     raw = path.read_bytes()
     if raw.startswith(_OLE_MAGIC):
@@ -79,10 +119,14 @@ def read(path: Path) -> list[Document]:
                                      "unprotected .docx")
     if not raw.startswith(b"PK"):
         raise IngestError(str(path), "is not a DOCX file (not a ZIP package)")
+    _check_package(path)
     _offline_unstructured()
     from unstructured.partition.docx import partition_docx
 
-    elements = partition_docx(filename=str(path), include_page_breaks=True, infer_table_structure=True)
+    try:
+        elements = partition_docx(filename=str(path), include_page_breaks=True, infer_table_structure=True)
+    except (KeyError, AttributeError, ValueError, TypeError) as exc:  # python-docx meeting a part it cannot use
+        raise IngestError(str(path), f"is a Word package with malformed parts ({type(exc).__name__}: {exc})") from None
     parts: list[str] = []
     starts = [0]
     length = 0

@@ -11,6 +11,7 @@ pages, rows and cells, and skips the hidden inline-XBRL header that modern filin
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import Counter
 from pathlib import Path
@@ -139,7 +140,11 @@ def extract_pages(raw: bytes, path: str) -> list[str]:
 
 
 def read(path: Path) -> list[Document]:
+    from ingest.readers.text import binary_reason
+
     raw = path.read_bytes()
+    if not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and (reason := binary_reason(raw)):
+        raise IngestError(str(path), reason.replace("not text", "not HTML"))
     pages = extract_pages(raw, str(path))
     starts, pos = [], 0
     for text in pages:

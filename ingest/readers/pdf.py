@@ -175,7 +175,9 @@ def extract_pages(path: Path) -> list[str]:
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             raise IngestError(str(path), "is encrypted with a password; decrypt it first") from None
-        raise IngestError(str(path), f"is a corrupt PDF ({exc})") from None
+        # PDFium's message ends with its error code's name, which is "Success" for a file it could not make sense of
+        reason = re.sub(r"\s*\(PDFium: Success\)", "", str(exc)).strip().rstrip(".")
+        raise IngestError(str(path), f"is a corrupt PDF or one without pages ({reason})") from None
     try:
         pages = []
         for i in range(len(pdf)):

@@ -49,6 +49,23 @@ def _utf16_without_bom(raw: bytes) -> str | None:
     return None
 
 
+def binary_reason(raw: bytes) -> str | None:
+    """Why ``raw`` (not UTF-16) is binary data rather than text — its signature, or its share of control bytes
+    overall or in one 4 KiB block — or ``None``."""
+    for signature, what in _SIGNATURES:
+        if raw.startswith(signature):
+            return f"is {what}, not text (give it its own extension, or convert it to text)"
+    controls = _controls(raw)
+    if controls > max(16, BINARY_SHARE * len(raw)):
+        return (f"looks binary, not text: {controls:,} of its {len(raw):,} bytes "
+                f"({100 * controls / len(raw):.1f}%) are control bytes")
+    for at in range(0, len(raw), _BLOCK):
+        block = raw[at:at + _BLOCK]
+        if len(block) >= 512 and _controls(block) > BINARY_BLOCK_SHARE * len(block):
+            return f"holds binary data at byte {at:,} ({_controls(block):,} control bytes in {len(block):,}), not text"
+    return None
+
+
 def decode_text(raw: bytes, path: str) -> tuple[str, int]:
     """Bytes → ``(text, control characters replaced)``.
 
@@ -66,18 +83,9 @@ def decode_text(raw: bytes, path: str) -> tuple[str, int]:
             raise IngestError(path, "looks like UTF-16 text but is not valid UTF-16") from None
         kept = text.translate(_CONTROL_CHARS)
         return kept, sum(a != b for a, b in zip(text, kept, strict=True))
-    for signature, what in _SIGNATURES:
-        if raw.startswith(signature):
-            raise IngestError(path, f"is {what}, not text (give it its own extension, or convert it to text)")
+    if reason := binary_reason(raw):
+        raise IngestError(path, reason)
     controls = _controls(raw)
-    if controls > max(16, BINARY_SHARE * len(raw)):
-        raise IngestError(path, f"looks binary, not text: {controls:,} of its {len(raw):,} bytes "
-                                f"({100 * controls / len(raw):.1f}%) are control bytes")
-    for at in range(0, len(raw), _BLOCK):
-        block = raw[at:at + _BLOCK]
-        if len(block) >= 512 and _controls(block) > BINARY_BLOCK_SHARE * len(block):
-            raise IngestError(path, f"holds binary data at byte {at:,} ({_controls(block):,} control bytes in "
-                                    f"{len(block):,}), not text")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
