@@ -36,6 +36,12 @@ def check_document(doc: Document, paged: bool = True) -> None:
         assert doc.text.count("\f") == len(doc.page_starts) - 1, (doc.text.count("\f"), doc.page_starts)
 
 
+def _pages_touched(page_starts: tuple[int, ...], n: int, start: int, end: int) -> tuple[int, ...]:
+    """The 1-based pages whose text ``[page_starts[i], page_starts[i + 1])`` meets ``[start, end)``."""
+    bounds = [*page_starts, n]
+    return tuple(i + 1 for i in range(len(page_starts)) if bounds[i] < end and bounds[i + 1] > start)
+
+
 def check_sections(doc: Document, sections: list[Section], max_tokens: int) -> None:
     """The promises of ``build_sections`` (see the module docstring)."""
     text = doc.text
@@ -57,9 +63,7 @@ def check_sections(doc: Document, sections: list[Section], max_tokens: int) -> N
         assert s.ordinal == k
         assert s.doc_id == doc.id
         assert s.id == Section.make_id(doc.id, s.start, s.end, s.text)
-        assert s.pages == doc.pages_of(s.start, s.end)
-        assert s.pages and list(s.pages) == list(range(s.pages[0], s.pages[-1] + 1))
-        assert 1 <= s.pages[0] <= s.pages[-1] <= doc.pages
+        assert s.pages == _pages_touched(doc.page_starts, len(text), s.start, s.end), (s.pages, s.start, s.end)
         assert s.tokens == counter.count(s.start, s.end) <= max_tokens, (s.tokens, max_tokens)
         assert s.path and all(isinstance(p, str) for p in s.path)
     tail = text[prev_end:]
