@@ -20,6 +20,7 @@ import numpy as np
 
 from encoders.reader import EvidenceReader, combine
 from encoders.units import section_units
+from graphs.injection import GuardedStore, overlaps
 from pipeline.config import PipelineConfig
 from pipeline.retrieve import Retriever
 from pipeline.store import SectionStore
@@ -40,13 +41,15 @@ def sections_to_read(store: SectionStore, retriever: Retriever, hypothesis: str,
 def check_hypothesis(store: SectionStore, retriever: Retriever, reader: EvidenceReader, hypothesis: str,
                      doc_ids: Sequence[str] | None, config: PipelineConfig) -> Verdict:
     cfg = config.check
-    sections = sections_to_read(store, retriever, hypothesis, doc_ids, config)
+    # planted instructions (graphs/injection.py) are read as blanks and never become a verdict's evidence
+    guard = store if isinstance(store, GuardedStore) else GuardedStore(store)
+    sections = sections_to_read(guard, retriever, hypothesis, doc_ids, config)
     texts: dict[str, str] = {}
     readings, units_of = [], []
     for scored in sections:
-        s = scored.section
+        s = guard.guard_sections([scored.section])[0]
         if s.doc_id not in texts:
-            texts[s.doc_id] = store.document_text(s.doc_id)
+            texts[s.doc_id] = guard.document_text(s.doc_id)
         units = section_units(texts[s.doc_id], s.start, s.end, s.path)
         readings.append(reader.read(s.text, [(u.start - s.start, u.end - s.start) for u in units], hypothesis,
                                     key=s.id))
@@ -63,6 +66,8 @@ def check_hypothesis(store: SectionStore, retriever: Retriever, reader: Evidence
             if rank and scores[i] < cfg.evidence_score:  # a verdict always shows the unit it rests on most
                 break
             a, b, _ = units_of[best][i]
+            if overlaps(s.doc_id, a, b, guard.flagged):
+                continue
             evidence.append(Citation(doc_id=s.doc_id, section_id=s.id, start=a, end=b, quote=texts[s.doc_id][a:b]))
         evidence.sort(key=lambda c: c.start)
     scored = [ScoredUnit(doc_id=sec.section.doc_id, section_id=sec.section.id, start=a, end=b, kind=kind,

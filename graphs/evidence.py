@@ -183,7 +183,10 @@ def score_units(question: str, sections: Sequence[Section], store: SectionStore,
     the unit embedded alone; ``encoder`` — cosine of the untrained long encoder's in-context vector (``read``);
     ``trained`` — the trained reader's evidence probability (``reader``)."""
     from encoders.units import section_units
+    from graphs.injection import GuardedStore
 
+    store = GuardedStore(store)  # read as the answer flow reads (the readers cache by section id)
+    sections = store.guard_sections(sections)
     texts = {s.doc_id: store.document_text(s.doc_id) for s in sections}
     per_section = [(s, section_units(texts[s.doc_id], s.start, s.end, s.path)) for s in sections]
     flat = [(s, u) for s, units in per_section for u in units]

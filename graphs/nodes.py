@@ -13,6 +13,7 @@ from graphs import prompts
 from graphs.calc import CalcError, check_operands, evaluate, scale_of
 from graphs.context import QAContext
 from graphs.evidence import select_digest, select_evidence, select_trained
+from graphs.injection import GuardedStore, drop_flagged, overlaps
 from graphs.qtype import classify
 from graphs.state import QAState
 from graphs.typed import (
@@ -43,10 +44,13 @@ def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
     found = ctx.retriever.retrieve(state.question, state.top_sections, state.doc_ids, state.filters)
     changes: dict = {"sections": list(found.sections), "qtype": classify(state.question), "scope": found.scope,
                      "notice": found.notice}
+    store = GuardedStore(ctx.store)  # planted instructions in what was retrieved are flagged and read as blanks
+    store.guard_sections([s.section for s in found.sections])
     if not ctx.config.summarize.enabled:  # the evidence comes from the best passages instead
-        evidence = select_evidence(state.question, found.passages, ctx.store, ctx.embed,
+        evidence = select_evidence(state.question, found.passages, store, ctx.embed,
                                    max_passages=cfg.evidence_passages, max_sentences=cfg.evidence_sentences)
-        changes["evidence"] = _relevant(evidence, ctx)
+        changes["evidence"] = _relevant(drop_flagged(evidence, store.flagged), ctx)
+    changes["injections"] = store.flagged
     changes["timings"] = {"retrieve": time.perf_counter() - t0}
     return changes
 
@@ -71,27 +75,31 @@ def typed(state: QAState, runtime: Runtime[QAContext]) -> dict:
     cfg = ctx.config.answers
     t0 = time.perf_counter()
     kind = state.qtype
+    store = GuardedStore(ctx.store)  # every component reads the documents with planted instructions blanked
     if kind == "span":
         best = [s.section for s in sorted(state.sections, key=lambda s: -s.score)[:ctx.config.summarize.max_sections]]
-        found = span_answer(state.question, best, ctx.store, ctx.reader, min_score=cfg.span_min_score,
-                            max_units=cfg.span_max_units)
+        found = span_answer(state.question, store.guard_sections(best), store, ctx.reader,
+                            min_score=cfg.span_min_score, max_units=cfg.span_max_units)
     elif kind == "yesno":
-        found = yesno_answer(state.question, ctx.store, ctx.retriever, ctx.reader, state.doc_ids, ctx.config)
+        found = yesno_answer(state.question, store, ctx.retriever, ctx.reader, state.doc_ids, ctx.config)
     elif kind == "number":  # the filing asked about, or the best section's
         best = max(state.sections, key=lambda s: s.score, default=None)
         doc = state.doc_ids[0] if state.doc_ids and len(state.doc_ids) == 1 else best.section.doc_id if best else None
-        found = number_answer(state.question, doc, ctx.store) if doc else None
+        found = number_answer(state.question, doc, store) if doc else None
     else:
-        scope = scope_sections(ctx.store, state.sections, state.doc_ids, cfg.scan_tokens)
-        found = (list_answer(state.question, scope, ctx.store, ctx.embed) if kind == "list"
-                 else date_answer(state.question, scope, ctx.store))
+        scope = store.guard_sections(scope_sections(store, state.sections, state.doc_ids, cfg.scan_tokens))
+        found = (list_answer(state.question, scope, store, ctx.embed) if kind == "list"
+                 else date_answer(state.question, scope, store))
     timings = {"typed": time.perf_counter() - t0}
     if found is None:
-        return {"timings": timings}
-    draft = found.lead + " ".join(f"{c} " + "".join(f"[{n}]" for n in cited) for c, cited in found.claims)
+        return {"timings": timings, "injections": store.flagged}
+    # a typed answer resting on a flagged span has nothing left to stand on: its claims go with that evidence
+    claims = [(c, cited) for c, cited in found.claims
+              if not any(overlaps(ev.doc_id, ev.start, ev.end, store.flagged) for ev in found.evidence if ev.n in cited)]
+    draft = found.lead + " ".join(f"{c} " + "".join(f"[{n}]" for n in cited) for c, cited in claims)
     return {"typed": kind, "value": found.value, "lead": found.lead, "evidence": list(found.evidence),
-            "calculation": found.calculation, "draft": draft.strip() if found.claims else prompts.NOT_FOUND,
-            "timings": timings}
+            "calculation": found.calculation, "draft": draft.strip() if claims else prompts.NOT_FOUND,
+            "timings": timings, "injections": store.flagged}
 
 
 def route_after_typed(state: QAState) -> Literal["verify", "summarize"]:
@@ -106,18 +114,22 @@ def summarize(state: QAState, runtime: Runtime[QAContext]) -> dict:
         return {}
     t0 = time.perf_counter()
     best = sorted(state.sections, key=lambda s: -s.score)[:cfg.max_sections]
+    store = GuardedStore(ctx.store)  # planted instructions are read as blanks: never candidates for evidence
+    sections = store.guard_sections([s.section for s in best])
     if cfg.scorer == "trained":  # the trained reader's units; none scoring high enough: abstain, no writer call
         if ctx.reader is None:
             raise ValueError("summarize.scorer = 'trained' needs the trained reader (QAContext.reader)")
-        evidence = select_trained(state.question, [s.section for s in best], ctx.store, ctx.reader,
+        evidence = select_trained(state.question, sections, store, ctx.reader,
                                   max_tokens=cfg.evidence_tokens, min_score=cfg.min_unit_score)
-        return {"evidence": evidence, "timings": {"summarize": time.perf_counter() - t0}}
+        return {"evidence": drop_flagged(evidence, store.flagged), "injections": store.flagged,
+                "timings": {"summarize": time.perf_counter() - t0}}
     if cfg.encoder_weight > 0 and ctx.read is None:
         raise ValueError("summarize.encoder_weight > 0 needs the section reader (QAContext.read)")
-    evidence = select_digest(state.question, [s.section for s in best], ctx.store, ctx.embed, ctx.read,
+    evidence = select_digest(state.question, sections, store, ctx.embed, ctx.read,
                              max_sentences=cfg.digest_sentences, max_chars=cfg.digest_chars,
                              encoder_weight=cfg.encoder_weight)
-    return {"evidence": _relevant(evidence, ctx), "timings": {"summarize": time.perf_counter() - t0}}
+    return {"evidence": _relevant(drop_flagged(evidence, store.flagged), ctx), "injections": store.flagged,
+            "timings": {"summarize": time.perf_counter() - t0}}
 
 
 def synthesize(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -189,6 +201,22 @@ def _citations(evs: list[Evidence]) -> tuple[Citation, ...]:
 
 
 def verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
+    """Each claim of the draft checked against the evidence it cites; a claim citing a span flagged as a planted
+    instruction is not supported, whatever else the checks found."""
+    changes = _verify(state, runtime)
+    if state.injections and changes.get("claims"):
+        changes["claims"] = [_unflagged(c, state.injections) for c in changes["claims"]]
+    return changes
+
+
+def _unflagged(claim: ClaimCheck, flagged: list[Citation]) -> ClaimCheck:
+    if not any(overlaps(c.doc_id, c.start, c.end, flagged) for c in claim.citations):
+        return claim
+    return ClaimCheck(claim=claim.claim, evidence=claim.evidence, citations=claim.citations, support=0.0,
+                      supported=False, reasons=(*claim.reasons, "cites text flagged as a planted instruction"))
+
+
+def _verify(state: QAState, runtime: Runtime[QAContext]) -> dict:
     ctx = runtime.context
     t0 = time.perf_counter()
     if prompts.NOT_FOUND in state.draft.upper() or not state.evidence:
@@ -260,7 +288,7 @@ def finalize(state: QAState) -> dict:
         value = "NotMentioned" if state.typed == "yesno" else None
         return {"answer": Answer(text=_noticed(state, ABSTAIN_TEXT), citations=(), abstained=True, support=0.0,
                                  sections=tuple(state.sections), timings=tuple(state.timings.items()), kind=kind,
-                                 value=value)}
+                                 value=value, injections=tuple(state.injections))}
     citations: list[Citation] = []
     parts = []
     for c in kept:
@@ -277,5 +305,6 @@ def finalize(state: QAState) -> dict:
     sep = "; " if state.typed == "list" else " "
     answer = Answer(text=_noticed(state, state.lead + sep.join(parts)), citations=tuple(citations), abstained=False,
                     support=len(kept) / len(state.claims), sections=tuple(state.sections),
-                    timings=tuple(state.timings.items()), kind=kind, value=value)
+                    timings=tuple(state.timings.items()), kind=kind, value=value,
+                    injections=tuple(state.injections))
     return {"answer": answer}

@@ -9,7 +9,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pipeline.types import Answer, ClaimCheck, Evidence, ScoredSection, SectionFilter
+from graphs.injection import merge_flagged
+from pipeline.types import Answer, Citation, ClaimCheck, Evidence, ScoredSection, SectionFilter
 
 
 @dataclass(kw_only=True)
@@ -56,6 +57,8 @@ class QAState(QAInput):
     """The final, verified answer."""
     timings: Annotated[dict[str, float], operator.or_] = field(default_factory=dict)
     """Seconds per stage; a rewritten stage adds to its entry."""
+    injections: Annotated[list[Citation], merge_flagged] = field(default_factory=list)
+    """Spans flagged as planted instructions in the documents the nodes read (``graphs/injection.py``), each once."""
 
 
 @dataclass(kw_only=True)
@@ -66,3 +69,5 @@ class QAOutput:
     """The evidence the writer was last given."""
     claims: list[ClaimCheck] = field(default_factory=list)
     """The verifier's findings on the last draft, supported or not."""
+    injections: Annotated[list[Citation], merge_flagged] = field(default_factory=list)
+    """Spans flagged as planted instructions, kept out of the evidence."""

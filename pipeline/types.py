@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 DocKind = Literal["filing", "contract", "ehr", "note", "generic"]
@@ -260,6 +260,10 @@ class Trace:
     """Which documents retrieval kept and which it ranked first, and why (the metadata filter and period ranking
     applied: "names adobe systems; fiscal year 2015; ranked below every section of that period: …"); "" when the
     question named no stored document."""
+    injections: tuple[Citation, ...] = ()
+    """Spans of the documents read that the prompt-injection detector flagged as instructions aimed at a model
+    (``graphs/injection.py``), each exact stored text: blanked before anything was read, never given to the writer,
+    never accepted as a claim's support. The same as ``Answer.injections``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +288,14 @@ class Answer:
     """The typed answer when a typed component gave it (``[answers] typed``): the clause, the NLI label
     (``Entailment`` / ``Contradiction`` / ``NotMentioned``), the date as written, the list's items; a computed
     number's result. ``None`` when the writer answered."""
+    injections: tuple[Citation, ...] = ()
+    """Spans of the documents read that were flagged as planted instructions aimed at a model
+    (``graphs/injection.py``) and kept out of the evidence; empty when none."""
+
+    def __post_init__(self) -> None:
+        # the trace shows the flagged spans too, whoever builds it
+        if self.trace is not None and self.injections and not self.trace.injections:
+            object.__setattr__(self, "trace", replace(self.trace, injections=self.injections))
 
 
 @dataclass(frozen=True, slots=True)
