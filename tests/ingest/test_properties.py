@@ -47,8 +47,9 @@ def _seed_texts() -> list[str]:
              HERE / "fixtures" / "ehr" / "aci_bench_note.txt", HERE / "fixtures" / "ehr" / "synthea_note.md",
              ROOT / "data" / "samples" / "contracts" / "BNLFINANCIALCORP-outsourcing-agreement.txt"]
     texts = [p.read_text(encoding="utf-8") for p in paths]
-    if SHARED.is_dir():  # the shared data: a 10-K and a 10-Q (pages split by form feeds), Synthea notes
-        for name in ("ADOBE_2015_10K.txt", "AMCOR_2023Q4_EARNINGS.txt", "3M_2023Q2_10Q.txt"):
+    if SHARED.is_dir():  # the shared data: a 10-K, 10-Qs and an 8-K (pages split by form feeds), Synthea notes
+        for name in ("ADOBE_2015_10K.txt", "AMCOR_2023Q2_10Q.txt", "AMCOR_2022_8K_dated-2022-07-01.txt",
+                     "Pfizer_2023Q2_10Q.txt"):
             if (p := SHARED / "financebench" / "docs" / name).is_file():
                 texts.append(p.read_text(encoding="utf-8")[:400_000])
         if (p := SHARED / "synthea" / "notes.jsonl").is_file():
@@ -447,6 +448,30 @@ def _stored(max_examples: int):
 
 test_stored_citations_quote_the_text = _stored(25)
 test_stored_citations_quote_the_text_long = pytest.mark.slow(_stored(500))
+
+
+# ---------------------------------------------------------------- whole real documents
+
+REAL = {
+    "financebench": lambda: sorted((SHARED / "financebench" / "docs").glob("*.txt")),
+    "cuad": lambda: sorted((SHARED / "cuad" / "contracts").glob("*.txt"))[::8],
+    "synthea": lambda: [SHARED / "synthea" / "fhir"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", sorted(REAL))
+def test_real_documents_keep_the_promises(suite):
+    """Every FinanceBench filing, every 8th CUAD contract and the Synthea export, read and sectionized whole."""
+    from ingest.readers import read
+
+    paths = REAL[suite]() if SHARED.is_dir() else []
+    if not paths:
+        pytest.skip(f"{SHARED} holds no {suite} data")
+    for path in paths:
+        for doc in read(path):
+            check_document(doc, paged=suite != "synthea")
+            sectionize_checked(doc, 4000, 32000)
 
 
 def test_check_sections_catches_a_lost_span():
