@@ -56,7 +56,9 @@ import json
 import logging
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -442,6 +444,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _process_setup()
     out = sys.stdout
+    terminated = []
+
+    def on_term(signum, frame):  # SIGTERM stops the run the way Ctrl-C does: every answer recorded is kept
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             result = run_eval(**options(args))
@@ -449,8 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"eval: interrupted; results so far are in {args.out}, re-run to continue", file=sys.stderr)
-        return 130
+        how = "terminated" if terminated else "interrupted"
+        print(f"eval: {how}; results so far are in {args.out}, re-run to continue", file=sys.stderr)
+        return 143 if terminated else 130
     if args.json:
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
     elif "shard" in result:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -121,7 +122,12 @@ def answer_in_parts(n: int, items: Sequence[Item], systems: Sequence[str], llm: 
         while alive := [p.sentinel for p in procs if p.is_alive()]:
             multiprocessing.connection.wait(alive, timeout=2.0)
             progress.update(counter.count())
-    except KeyboardInterrupt:  # the parts got the same interrupt: let them stop at an answer's end
+    except KeyboardInterrupt:  # Ctrl-C reached the parts too; a SIGTERM to this process is passed on to them
+        for p in procs:
+            p.join(timeout=2)
+            if p.is_alive():
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGINT)  # a part stops at an answer's end, keeping what it recorded
         for p in procs:
             p.join(timeout=30)
             if p.is_alive():

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 import threading
 import time
@@ -27,7 +28,7 @@ from encoders.embedder import Embedder
 from pipeline.config import PipelineConfig
 from pipeline.index import PassageIndex
 from pipeline.indexing import Indexer
-from pipeline.locks import StoreLock
+from pipeline.locks import StoreLock, owner_only
 from pipeline.retrieve import Retriever
 from pipeline.store import DB_NAME, SectionStore
 from pipeline.types import (
@@ -76,11 +77,30 @@ class _Writers:
         return writer
 
 
-class Pipeline:
-    """Question answering over one store folder (SQLite sections + FAISS passages)."""
+COLLECTIONS = "collections"
+"""The folder of a store that holds its named collections, each a store of its own."""
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
-    def __init__(self, store: str | Path, config: PipelineConfig | None = None) -> None:
-        self.folder = Path(store)
+
+def collection_folder(store: str | Path, collection: str | None) -> Path:
+    """The folder of ``collection`` in ``store`` (``None``: the store's own, default collection)."""
+    if collection is None:
+        return Path(store)
+    if not _COLLECTION_NAME.fullmatch(collection) or ".." in collection:
+        raise ValueError(f"collection name {collection!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
+                         "starting with a letter or digit")
+    return Path(store) / COLLECTIONS / collection
+
+
+class Pipeline:
+    """Question answering over one store folder (SQLite sections + FAISS passages), or over one named collection
+    of it (``collection``): a collection is a store of its own under ``STORE/collections/NAME``, so a question in
+    one never sees another's sections, and deleting or re-ingesting one leaves the others as they are."""
+
+    def __init__(self, store: str | Path, config: PipelineConfig | None = None, *, collection: str | None = None) -> None:
+        self.root = Path(store)
+        self.collection = collection
+        self.folder = collection_folder(store, collection)
         self.config = config or PipelineConfig()
         self.embedder = Embedder(self.config.index.embedder or None, batch_size=self.config.index.embed_batch,
                                  cache_size=self.config.index.embed_cache)
@@ -103,7 +123,7 @@ class Pipeline:
         use one per configuration, so no configuration answers from vectors another computed."""
         if config.index != self.config.index:
             raise ValueError("with_config keeps the store's index settings; open a Pipeline for other [index] values")
-        other = Pipeline(self.folder, config)
+        other = Pipeline(self.root, config, collection=self.collection)
         other.embedder = self.embedder.shared_copy()
         other._writers = self._writers
         return other
@@ -160,6 +180,12 @@ class Pipeline:
     def is_store(folder: str | Path) -> bool:
         """Whether ``folder`` holds a sectionrag store."""
         return (Path(folder) / DB_NAME).is_file()
+
+    @staticmethod
+    def collections(store: str | Path) -> list[str]:
+        """The named collections ``store`` holds."""
+        folder = Path(store) / COLLECTIONS
+        return sorted(p.name for p in folder.iterdir() if Pipeline.is_store(p)) if folder.is_dir() else []
 
     # -- ingest --------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
@@ -404,7 +430,7 @@ class Pipeline:
                 from graphs.checkpoint import sqlite_checkpointer
 
                 self._open_store()  # a missing store is one clear error, not an empty checkpoint file
-                checkpointer, self._checkpoints = sqlite_checkpointer(self.folder / CHECKPOINTS)
+                checkpointer, self._checkpoints = sqlite_checkpointer(owner_only(self.folder / CHECKPOINTS))
             self._graphs[resumable] = build_graph(checkpointer)
         return self._graphs[resumable]
 

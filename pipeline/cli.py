@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--store", required=True, type=Path, help="store folder (SQLite sections + FAISS passages)")
         p.add_argument("--config", type=Path, help="TOML file with [ingest], [index], [retrieve], [synthesize], [verify]")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.add_argument("--collection", metavar="NAME", help="a named collection of the store (its own documents only)")
 
     p = sub.add_parser("ingest", help="read, sectionize, embed and store documents")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (walked)")
@@ -149,7 +150,7 @@ def _emit(args: argparse.Namespace, obj: dict, human: str) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
 
-    with Pipeline(args.store, _config(args)) as p:
+    with Pipeline(args.store, _config(args), collection=args.collection) as p:
         report = p.ingest(args.paths, progress=True)
     obj = {"documents": report.documents, "sections": report.sections, "passages": report.passages,
            "pages": report.pages, "seconds": report.seconds, "skipped": report.skipped,
@@ -170,7 +171,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_sections(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
 
-    with Pipeline(args.store, _config(args)) as p:
+    with Pipeline(args.store, _config(args), collection=args.collection) as p:
         sections = p.sections(args.doc)
         docs = {d: p.document(d) for d in dict.fromkeys(s.doc_id for s in sections)}
     documents = [_document_json(doc) for doc in docs.values()]
@@ -206,7 +207,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     filters = None
     if args.kinds or args.date_from or args.date_to:
         filters = SectionFilter(kinds=tuple(args.kinds or ()), date_from=args.date_from, date_to=args.date_to)
-    with Pipeline(args.store, _config(args)) as p:
+    with Pipeline(args.store, _config(args), collection=args.collection) as p:
         answer = p.ask(args.question, args.docs, top_sections=args.top_sections, filters=filters, trace=args.trace,
                        thread_id=args.thread, on_step=_print_step if args.stream else None)
     obj = {
@@ -290,7 +291,7 @@ def _verdict_json(v) -> dict:
 def cmd_check(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
 
-    with Pipeline(args.store, _config(args)) as p:
+    with Pipeline(args.store, _config(args), collection=args.collection) as p:
         verdict = p.check(args.hypothesis, args.docs)
     lines = [f"{verdict.label} ({verdict.confidence:.2f})"]
     lines += [f"[{i}] {c.doc_id} [{c.start}:{c.end}] \"{_short(c.quote, 300)}\"" for i, c in enumerate(verdict.evidence, 1)]
@@ -303,7 +304,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from pipeline.review import Playbook, run_review
 
     playbook = Playbook.from_toml(args.playbook)
-    with Pipeline(args.store, _config(args)) as p:
+    with Pipeline(args.store, _config(args), collection=args.collection) as p:
         paths = [t for t in args.targets if Path(t).exists()]
         if paths:
             report = p.ingest(paths, progress=True)
@@ -323,7 +324,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from pipeline.api import Pipeline
 
-    with Pipeline(args.store, _config(args)) as p:
+    with Pipeline(args.store, _config(args), collection=args.collection) as p:
         removed = p.delete(args.doc_ids)
     _emit(args, {"deleted": list(args.doc_ids), "passages": removed},
           f"deleted {len(args.doc_ids)} document(s) and {removed} passages")

@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from pipeline.config import IndexConfig
+from pipeline.locks import owner_only
 from pipeline.store import SectionStore
 
 INDEX_NAME = "passages.faiss"
@@ -194,12 +195,12 @@ class PassageIndex:
         # file for the generation the old metadata names (``for_snapshot``)
         self.path.with_suffix(".json").unlink(missing_ok=True)
         tmp = self.path.with_suffix(".faiss.tmp")
-        faiss.write_index(self.index, str(tmp))
+        faiss.write_index(self.index, str(owner_only(tmp)))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
         meta_tmp = self.path.with_suffix(".json.tmp")
-        meta_tmp.write_text(json.dumps({"generation": self.store.generation, "dim": self.dim, "kind": self.kind,
+        owner_only(meta_tmp).write_text(json.dumps({"generation": self.store.generation, "dim": self.dim, "kind": self.kind,
                                         "trained_on": self.trained_on}))
         os.replace(meta_tmp, self.path.with_suffix(".json"))
 

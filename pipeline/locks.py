@@ -18,6 +18,16 @@ from pathlib import Path
 from typing import IO, Self
 
 
+def owner_only(path: Path) -> Path:
+    """Creates ``path`` empty and readable by its owner only (0600) unless it exists: store files hold document
+    text. SQLite gives a database's -wal and -shm files the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    return path
+
+
 class StoreLock:
     """An exclusive lock on ``path``. ``wait=False`` raises ``RuntimeError`` naming ``holder`` when another
     process holds it; ``wait=True`` prints that it waits for ``holder`` (stderr) and blocks until it is free."""
@@ -32,7 +42,7 @@ class StoreLock:
     def __enter__(self) -> Self:
         if self._depth == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path, "a")
+            fh = os.fdopen(os.open(owner_only(self.path), os.O_WRONLY | os.O_APPEND), "a")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

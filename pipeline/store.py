@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.locks import owner_only
 from pipeline.text import STOPWORDS
 from pipeline.types import Document, Passage, Section
 
@@ -79,7 +80,10 @@ class SectionStore:
                 raise StoreError(
                     f"no sectionrag store at {self.folder}: run `sectionrag ingest PATH --store {self.folder}` first"
                 )
-            self.folder.mkdir(parents=True, exist_ok=True)
+            for folder in reversed([self.folder, *self.folder.parents]):  # the store's own folders are the owner's
+                if not folder.exists():
+                    folder.mkdir(mode=0o700)
+            owner_only(db)
         try:
             # check_same_thread=False: Pipeline.ask_many and the harness's --batch answer from worker
             # threads that take turns (one at a time), so the connection is never used concurrently
