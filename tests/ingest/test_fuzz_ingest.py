@@ -37,7 +37,7 @@ def _fuzz(tmp_path: Path, runs: int, timeout: int) -> None:
 
 @pytest.mark.skipif(not HAS_ATHERIS, reason="atheris is not installed (pip install -e .[fuzz])")
 def test_atheris_short(tmp_path):
-    _fuzz(tmp_path, runs=600, timeout=240)
+    _fuzz(tmp_path, runs=400, timeout=240)
 
 
 @pytest.mark.slow

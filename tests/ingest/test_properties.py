@@ -337,7 +337,7 @@ def _html_reader(max_examples: int):
     return test
 
 
-test_html_reader = _html_reader(40)
+test_html_reader = _html_reader(30)
 test_html_reader_long = pytest.mark.slow(_html_reader(1000))
 
 
