@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import sys
 import time
@@ -94,7 +95,8 @@ def rss_mb(process: psutil.Process) -> float:
 
 
 def run(pipe: Pipeline, items: Sequence[Item], *, llm: str | None = None, progress_every: int = 0) -> list[Asked]:
-    """Asks every item in order (each of its own document); one ``Asked`` per item."""
+    """Asks every item in order (each of its own document); one ``Asked`` per item. An interrupt (Ctrl-C,
+    SIGTERM) ends the run early with the questions finished so far."""
     process = psutil.Process(os.getpid())
     asked: list[Asked] = []
     t_start = time.perf_counter()
@@ -103,6 +105,9 @@ def run(pipe: Pipeline, items: Sequence[Item], *, llm: str | None = None, progre
         error, abstained = "", False
         try:
             abstained = pipe.ask(it.question, [it.doc_id], llm=llm).abstained
+        except KeyboardInterrupt:
+            print(f"interrupted: reporting the {len(asked)} questions finished", file=sys.stderr, flush=True)
+            break
         except Exception as exc:  # a soak records every failure and goes on; any one fails the run
             error = f"{type(exc).__name__}: {exc}"
         t1 = time.perf_counter()
@@ -178,11 +183,11 @@ def soak(store: Path, n: int, *, data: Path = DATA, seed: int = SEED, llm: str =
         pool, suites = questions_for(pipe, Path(data))
         if not pool:
             raise ValueError(f"no dev question of {', '.join(QA_SUITES)} under {data} is about a document in {store}")
-        asked = run(pipe, draw(pool, n, seed), progress_every=window if progress else 0)
+        asked = run(pipe, draw(pool, n, seed), llm=llm, progress_every=window if progress else 0)
     out = report(asked, window=window, warmup_windows=warmup_windows, max_growth_mb=max_growth_mb,
                  max_growth_pct=max_growth_pct, rss_start_mb=rss_start)
     return {"store": str(store), "suites": suites, "pool": len(pool), "seed": seed, "llm": llm, "window": window,
-            "warmup_windows": warmup_windows, **out}
+            "warmup_windows": warmup_windows, "requested": n, "interrupted": len(asked) < n, **out}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the report (JSON) here")
     ap.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` ends the run with a report, as Ctrl-C does
     try:
         result = soak(args.store, args.questions, data=args.data, seed=args.seed, llm=args.llm, window=args.window,
                       warmup_windows=args.warmup_windows, max_growth_mb=args.max_growth_mb,
