@@ -221,3 +221,31 @@ def test_broken_documents_give_one_line(tmp_path, name, content, needle):
         assert not failed or "\n" not in failed[0].error  # read, or refused in one line
     else:
         assert len(failed) == 1 and needle in failed[0].error and "\n" not in failed[0].error, failed
+
+
+def test_html_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
+    huge = tmp_path / "huge.html"
+    with open(huge, "wb") as fh:  # 201 MB, mostly a hole: the size is known without reading it
+        fh.write(b"<html><body><p>Section 1. Term.</p>")
+        fh.truncate(201 * 2**20)
+    _, failed, _ = run_local([huge, CONTRACT], stored_sha=lambda key: None, sink=lambda pf: (0, 0),
+                             cfg=IngestConfig(), progress=False)
+    assert [(Path(f.path).name, f.error) for f in failed] == [("huge.html", "file is 201 MB, over the 200 MB limit")]
+
+
+@pytest.mark.slow
+def test_a_150_mb_html_file_is_read_or_stopped_in_one_line(tmp_path):
+    """A 150 MB HTML table (under the size limit) within a 120 s limit: read, or stopped by the clock — one line, and
+    the contract after it is stored either way."""
+    big = tmp_path / "big.html"
+    row = "".join(f"<td>{WORDS[i % 12]} {i}</td>" for i in range(12))
+    with open(big, "w", encoding="utf-8") as fh:
+        fh.write("<html><body><table>")
+        while fh.tell() < 150 * 2**20:
+            fh.write(f"<tr>{row}</tr>\n" * 1000)
+        fh.write("</table></body></html>")
+    stored = []
+    _, failed, _ = run_local([big, CONTRACT], stored_sha=lambda key: None, sink=lambda pf: stored.append(pf) or (0, 0),
+                             cfg=IngestConfig(file_timeout_s=120), progress=False)
+    assert CONTRACT.name in [Path(pf.path).name for pf in stored]
+    assert all("\n" not in f.error for f in failed) and len(failed) + len(stored) == 2
