@@ -125,7 +125,7 @@ def _pipeline(store: Path) -> Pipeline:
 def test_questions_on_eight_threads_while_another_process_ingests_and_deletes(tmp_path, texts):
     store = _store(tmp_path)
     with _pipeline(store) as p:
-        writer = subprocess.Popen([sys.executable, "-c", _CHURN_LOOP, str(store), "2", *map(str, CHURN)], cwd=ROOT,
+        writer = subprocess.Popen([sys.executable, "-c", _CHURN_LOOP, str(store), "1", *map(str, CHURN)], cwd=ROOT,
                                   stderr=subprocess.PIPE, text=True)
         try:
             problems, errors, answered = _hammer(p, lambda: writer.poll() is not None, texts,
@@ -133,7 +133,7 @@ def test_questions_on_eight_threads_while_another_process_ingests_and_deletes(tm
         finally:
             _, stderr = writer.communicate(timeout=300)
         assert writer.returncode == 0, stderr[-2000:]
-        assert stderr.count("cycle") == 2 * len(CHURN)  # the writer was never turned away
+        assert stderr.count("cycle") == len(CHURN)  # the writer was never turned away
         assert not errors, "".join(f"{type(e).__name__}: {e}\n" for e in errors)
         assert not problems, "\n".join(problems[:10])
         assert answered >= THREADS
