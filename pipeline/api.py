@@ -493,7 +493,8 @@ class Pipeline:
         if trace:
             answer = dataclasses.replace(answer, trace=Trace(
                 evidence=tuple(out.get("evidence") or ()), claims=tuple(out.get("claims") or ()), route=tuple(route),
-                timings=tuple((k, round(v, 4)) for k, v in node_seconds.items()), scope=out.get("scope") or ""))
+                timings=tuple((k, round(v, 4)) for k, v in node_seconds.items()), scope=out.get("scope") or "",
+                injections=answer.injections))
         return answer
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 DocKind = Literal["filing", "contract", "ehr", "note", "generic"]
@@ -291,11 +291,6 @@ class Answer:
     injections: tuple[Citation, ...] = ()
     """Spans of the documents read that were flagged as planted instructions aimed at a model
     (``graphs/injection.py``) and kept out of the evidence; empty when none."""
-
-    def __post_init__(self) -> None:
-        # the trace shows the flagged spans too, whoever builds it
-        if self.trace is not None and self.injections and not self.trace.injections:
-            object.__setattr__(self, "trace", replace(self.trace, injections=self.injections))
 
 
 @dataclass(frozen=True, slots=True)
