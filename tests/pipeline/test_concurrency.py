@@ -27,7 +27,9 @@ CHURN = [CONTRACTS / "LifewayFoodsInc_20160316_10-K_EX-10.24_9489766_EX-10.24_En
 QUESTIONS = ["What is the governing law of this agreement?", "Who are the parties to the agreement?",
              "When does the agreement terminate?", "Can the agreement be assigned?",
              "What are the payment terms and royalties?", "What is the effective date?",
-             "Is there a non-compete or exclusivity clause?", "What license is granted?"]
+             "Is there a non-compete or exclusivity clause?", "What license is granted?",
+             # about the churned contracts, so that questions are often reading one when it goes
+             "What must the endorser do under the endorsement agreement?", "Which content is licensed to Glu Mobile?"]
 HYPOTHESES = ["The agreement is governed by the laws of the State of New York.",
               "Either party may terminate the agreement for convenience."]
 THREADS = 8
@@ -165,3 +167,27 @@ def test_questions_while_sectionrag_commands_ingest_and_delete(tmp_path, texts):
         assert not problems, "\n".join(problems[:10])
         assert answered >= THREADS, f"{answered} answers in {time.monotonic() - t0:.0f} s"
         assert sorted(p.documents()) == sorted(path.stem for path in STABLE)
+
+
+def test_a_document_deleted_by_another_process_mid_question_stays_whole_for_that_question(tmp_path, texts):
+    store = _store(tmp_path)
+    churned = CHURN[0].stem
+    with Pipeline(store) as p:
+        assert p.ingest([CHURN[0]]).documents == 1
+    deleted = []
+
+    def delete_after_retrieval(step) -> None:
+        if step.node == "retrieve" and not deleted:
+            deleted.append(subprocess.run(CLI + ["delete", churned, "--store", str(store), "--json"], cwd=ROOT,
+                                          capture_output=True, text=True, timeout=300))
+
+    with _pipeline(store) as p:
+        answer = p.ask(QUESTIONS[-2], [churned], on_step=delete_after_retrieval)
+        assert deleted and deleted[0].returncode == 0, deleted and deleted[0].stderr[-2000:]
+        assert answer.sections and {s.doc_id for s in answer.sections} == {churned}
+        assert answer.citations
+        for c in answer.citations:
+            assert c.doc_id == churned and texts[churned][c.start:c.end] == c.quote
+        assert churned not in p.documents()  # the next question sees the store without it
+        with pytest.raises(ValueError, match="no document"):
+            p.ask(QUESTIONS[-2], [churned])
