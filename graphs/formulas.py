@@ -93,6 +93,8 @@ _FY = re.compile(r"\b(?:FY|fiscal(?:\s+year)?)\s?'?((?:19|20)\d{2})\b|\b((?:19|2
 # a definition the question spells out ("ROA is defined as: FY2017 net income / (average total assets between FY2016
 # and FY2017)") restates the metric: its years and "average" are the metric's own, not what the question combines
 _DEFINITION = re.compile(r"[^.?]*\b(?:is|are) defined as\b.*?(?:\.(?=\s|$)|$)|\bdefine\b.*?(?:\.(?=\s|$)|$)", _I)
+_QUARTER = re.compile(r"\b(?:first|second|third|fourth|1st|2nd|3rd|4th)\s+(?:fiscal\s+)?quarter\b|\bQ[1-4]\b|"
+                      r"\b[1-4]Q\b|\b(?:three|3)[- ]months?\b|\b(?:thirteen|13)[- ]weeks?\b", _I)
 _SPAN = re.compile(r"\bFY\s?((?:19|20)\d{2})\s*(?:-|–|to|through)\s*FY\s?((?:19|20)\d{2})\b", _I)
 
 
@@ -109,6 +111,9 @@ class Plan:
     scale: float
     """For ``usd``: the scale asked for (1e6 for "in USD millions"); 0 for the table's own."""
     digits: int
+    quarter: bool = False
+    """The question asks for a quarter's figure ("the fourth quarter of fiscal 2022", "Q3 2023"): a statement's
+    quarter columns ("13 Weeks Ended", "Three Months Ended") are read before its whole-year ones."""
 
 
 # a question that names a line item but asks which one, or why, asks for no value of it ("Which segment had the
@@ -158,7 +163,7 @@ def plan(question: str) -> Plan | None:
         digits = int(m.group(1)) if m.group(1).isdigit() else ("zero", "one", "two", "three").index(m.group(1).lower())
     else:
         digits = 1 if unit == "percent" else 2
-    return Plan(metric, tuple(years), combine, unit, scale, digits)
+    return Plan(metric, tuple(years), combine, unit, scale, digits, quarter=bool(_QUARTER.search(asked)))
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,7 @@ def compute(p: Plan, rows: Sequence[Row]) -> Computed | None:
             continue
         name, year = piece
         concept = CONCEPTS.get(name)
-        row = find(rows, concept, year) if concept else None
+        row = find(rows, concept, year, quarter=p.quarter) if concept else None
         if row is None:
             return None
         if row not in cited:

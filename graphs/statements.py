@@ -293,11 +293,12 @@ CONCEPTS: dict[str, Concept] = {c.name: c for c in (
 )}
 
 
-def find(rows: Sequence[Row], concept: Concept, year: int) -> Row | None:
+def find(rows: Sequence[Row], concept: Concept, year: int, quarter: bool = False) -> Row | None:
     """The row that holds ``concept``'s value for fiscal ``year``: of the rows whose label matches and that have a
     column for ``year``, one in the concept's own statement first, then one whose columns are whole years (not a
-    quarter's), then the earliest."""
+    quarter's) — a quarter's when ``quarter`` — then the earliest."""
     found = [r for r in rows if concept.label.search(r.label.lower()) and r.cell(year) is not None]
     if not found:
         return None
-    return min(found, key=lambda r: (r.statement != concept.statement, r.statement is None, r.period == "quarter"))
+    return min(found, key=lambda r: (r.statement != concept.statement, r.statement is None,
+                                     r.period != "quarter" if quarter else r.period == "quarter"))

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
 
 from graphs.calc import CalcError, check_operands, evaluate
-from graphs.formulas import compute, plan, shown
+from graphs.formulas import Plan, compute, plan, shown
 from graphs.parts import asked_part, part_spans
 from graphs.statements import table_rows
 from graphs.verifier import Embed
@@ -360,12 +360,28 @@ def date_answer(question: str, sections: Sequence[Section], store: SectionStore)
 
 
 # -- number ----------------------------------------------------------------------------------------------------
+def in_statement_years(p: Plan, metadata: dict[str, str]) -> Plan:
+    """``p`` with its years as the statements' columns date them (by the calendar year each fiscal year ends). A
+    company that names a fiscal year ending in January by the year it began (Ulta's "fiscal 2022" ended January 28,
+    2023: ``fiscal_year_named`` 2022 beside ``fiscal_year`` 2023) is asked in its own names when the question names
+    the filing's year as the company does and not as the calendar does; every year the question names then moves by
+    that difference."""
+    try:
+        named, ends = int(metadata["fiscal_year_named"]), int(metadata["fiscal_year"])
+    except (KeyError, ValueError):
+        return p
+    if named == ends or named not in p.years or ends in p.years:
+        return p
+    return replace(p, years=tuple(y + ends - named for y in p.years))
+
+
 def number_answer(question: str, doc_id: str, store: SectionStore) -> Typed | None:
     """The metric or line item ``question`` asks for, computed from the statements of filing ``doc_id``; None when
     the question names no known metric or the filing's tables lack an operand (the writer answers)."""
     p = plan(question)
     if p is None:
         return None
+    p = in_statement_years(p, dict(store.document(doc_id).metadata))
     text = store.document_text(doc_id)
     done = compute(p, table_rows(text))
     if done is None:

@@ -73,3 +73,16 @@ def test_compute_growth_cagr_amounts_and_missing_operands():
     assert ebitda.value == "$3,296.00 million"  # 3,070 + 994 - 768: capital spent, however the statement signs it
     assert compute(plan("What is the FY2017 working capital ratio?"), rows) is None  # no 2017 balance sheet column
     assert shown(-0.125, plan("What is the change in revenue from FY2018 to FY2019 in percent?")) == "-12.5%"
+
+
+def test_a_named_quarter_is_planned_and_a_companys_year_names_are_moved_to_the_statements():
+    from graphs.typed import in_statement_years
+
+    assert plan("What were net sales in the fourth quarter of fiscal 2022?").quarter
+    assert plan("Q3 2023 operating income?").quarter and plan("net income for the three months ended June 30, 2023").quarter
+    assert not plan("What were net sales in fiscal 2022?").quarter
+    ulta = {"fiscal_year": "2023", "fiscal_year_named": "2022"}
+    assert in_statement_years(plan("net sales in fiscal 2022"), ulta).years == (2023,)
+    assert in_statement_years(plan("FY2023 net sales"), ulta).years == (2023,)  # already the calendar's name
+    assert in_statement_years(plan("net sales growth from fiscal 2021 to fiscal 2022"), ulta).years == (2022, 2023)
+    assert in_statement_years(plan("net sales in fiscal 2022"), {"fiscal_year": "2022"}).years == (2022,)

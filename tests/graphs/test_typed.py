@@ -171,3 +171,21 @@ def test_a_number_question_the_statements_cannot_answer_goes_to_the_writer(sampl
     doc = next(d for d in sample_pipeline.documents() if "ULTA" in d.upper())
     answer = sample_pipeline.ask("How many stores did Ulta Beauty open in the fourth quarter?", [doc], llm="extractive")
     assert answer.kind == "number" and answer.value is None  # no metric to compute: the writer's (extractive) answer
+
+
+def test_a_quarter_and_the_companys_own_year_names_pick_the_right_column(sample_pipeline):
+    """Ulta's release for the quarter it calls "fourth quarter of fiscal 2022" (13 weeks ended January 28, 2023): its
+    statements date columns by the calendar (2023), its text names the year as the company does (2022). A question in
+    the company's names reads the 13-week column; one in calendar years ("FY2023") the same year; a whole-year question
+    the 52-week column."""
+    doc = next(d for d in sample_pipeline.documents() if "ULTA" in d.upper())
+    asked = {q: sample_pipeline.ask(q, [doc], llm="extractive") for q in (
+        "What were Ulta Beauty's net sales in the fourth quarter of fiscal 2022?",
+        "What were Ulta Beauty's net sales in fiscal 2022?",
+        "What were Ulta Beauty's FY2023 net sales?",
+    )}
+    values = [a.value for a in asked.values()]
+    assert values == ["$3,226.77 million", "$10,208.58 million", "$10,208.58 million"]
+    quarter = next(iter(asked.values()))
+    assert quarter.citations[0].quote.startswith("Net sales") and "3,226,773" in quarter.citations[0].quote
+    assert_citations_exact(sample_pipeline, quarter)
