@@ -136,6 +136,7 @@ class PassageIndex:
     def bound(self, view: SectionStore) -> PassageIndex:
         """This index reading through ``view`` (a snapshot of the version it was built from); the FAISS
         index is shared, not copied."""
+        self._gpu()  # the GPU copy is made once, on the shared index, not once per question
         other = copy.copy(self)
         other.store = view
         return other
