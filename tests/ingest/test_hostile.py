@@ -194,6 +194,30 @@ def test_a_file_that_vanishes_before_it_is_read(tmp_path):
     assert [(Path(f.path).name, f.error) for f in failed] == [("b.txt", "vanished before it could be read")]
 
 
+def test_a_file_changed_after_it_was_planned_is_stored_as_it_was_read(tmp_path):
+    """A file rewritten after the job planned it (and hashed the old content): what is stored is the new text, under
+    the new content's hash, so the next run skips it rather than storing it again."""
+    from ingest.job import unit_sha
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_bytes(CONTRACT.read_bytes())
+    b.write_bytes(CONTRACT.read_bytes())
+    old = unit_sha(b)
+    stored = []
+
+    def sink(parsed):  # storing the first file rewrites the second, which the job has planned but not yet read
+        if not stored:
+            b.write_text(CONTRACT.read_text(encoding="utf-8") + "\nSection 99. Amendment. Added later.\n",
+                         encoding="utf-8")
+        stored.append(parsed)
+        return (0, 0)
+
+    _, failed, _ = run_local([a, b], stored_sha=lambda key: None, sink=sink, cfg=IngestConfig(), progress=False)
+    assert not failed and [Path(pf.path).name for pf in stored] == ["a.txt", "b.txt"]
+    assert stored[1].sha == unit_sha(b) != old
+    assert "Section 99. Amendment. Added later." in stored[1].documents[0][0].text
+
+
 @pytest.mark.parametrize(("name", "content", "needle"), [
     ("zero.pdf", b"", "file is empty"),
     ("zero.docx", b"", "file is empty"),
