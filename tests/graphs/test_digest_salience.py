@@ -64,7 +64,8 @@ def measure(suite_name: str, data: Path, store: Path, n_items: int, n_sections: 
 
     suite = load_suite(suite_name, data)
     p = Pipeline(store)
-    st, embed, retriever = p._open_store(), p.embedder.encode_cached, p._retriever()
+    st, embed = p._open_store(), p.embedder.encode_cached
+    retriever = p._retriever(st, p._open_index())
     stored = set(p.documents())
     items = [it for it in suite.items if it.doc_id in stored and it.spans]
     random.Random(seed).shuffle(items)

@@ -26,8 +26,13 @@ def _fuzz(tmp_path: Path, runs: int, timeout: int) -> None:
     seeds, corpus = tmp_path / "seeds", tmp_path / "corpus"
     write_seeds(seeds)
     corpus.mkdir()
+    # libFuzzer's memory guard reads the peak RSS, which a child inherits from the process it was forked from (this
+    # test's, with models loaded): the fuzzer's own 2 GB is allowed on top of what it starts with
+    import psutil
+
+    rss_limit = int(psutil.Process().memory_info().rss / 2**20) + 2048
     proc = subprocess.run(
-        [sys.executable, str(HARNESS), f"-atheris_runs={runs}", "-max_len=8192", "-seed=1",
+        [sys.executable, str(HARNESS), f"-atheris_runs={runs}", "-max_len=8192", "-seed=1", f"-rss_limit_mb={rss_limit}",
          f"-artifact_prefix={tmp_path}/", str(corpus), str(seeds)],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
     log = proc.stderr[-6000:]

@@ -115,7 +115,7 @@ def test_ask_trace_and_stream(sample_store):
     answer = json.loads(proc.stdout)
     assert set(answer) == ASK_KEYS | {"trace"}
     trace = answer["trace"]
-    assert set(trace) == {"evidence", "claims", "route", "scope", "timings"}
+    assert set(trace) == {"evidence", "claims", "route", "scope", "timings", "injections"}
     assert trace["route"] == ["retrieve", "summarize", "synthesize", "verify", "finalize"]
     assert trace["evidence"] and all(set(ev) == {"n", "doc_id", "section_id", "start", "end", "text", "score"}
                                      for ev in trace["evidence"])

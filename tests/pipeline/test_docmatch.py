@@ -56,10 +56,11 @@ def test_questions_naming_nothing_are_not_restricted(profiles):
 
 
 def test_patient_named_in_a_question_scopes_retrieval(sample_pipeline):
-    found = sample_pipeline._retriever().retrieve("Which medications has Augustus Neville been prescribed?")
+    retriever = sample_pipeline._retriever(sample_pipeline._open_store(), sample_pipeline._open_index())
+    found = retriever.retrieve("Which medications has Augustus Neville been prescribed?")
     assert {s.doc_id for s in found.sections} == {"synthea-patient-cbc86e51"}
     assert "augustus" in found.scope
-    everywhere = sample_pipeline._retriever().retrieve("Which medications have been prescribed?")
+    everywhere = retriever.retrieve("Which medications have been prescribed?")
     assert everywhere.scope == ""
 
 
