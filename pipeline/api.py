@@ -26,6 +26,7 @@ from typing import Any, Self, TypeVar
 
 from encoders.embedder import Embedder
 from pipeline.config import PipelineConfig
+from pipeline.host import release_free_memory
 from pipeline.index import PassageIndex
 from pipeline.indexing import Indexer
 from pipeline.locks import StoreLock, owner_only
@@ -495,6 +496,7 @@ class Pipeline:
                 evidence=tuple(out.get("evidence") or ()), claims=tuple(out.get("claims") or ()), route=tuple(route),
                 timings=tuple((k, round(v, 4)) for k, v in node_seconds.items()), scope=out.get("scope") or "",
                 injections=answer.injections))
+        release_free_memory()  # what this question freed goes back to the system, not into a growing heap
         return answer
 
 
